@@ -139,7 +139,9 @@ def _read_planetoid_part(path: Path):
     return obj.toarray() if hasattr(obj, "toarray") else np.asarray(obj)
 
 
-def planetoid(root: str | Path, name: str = "Cora", normalize_features: bool = False) -> NodeDataset:
+def planetoid(
+    root: str | Path, name: str = "Cora", normalize_features: bool = False
+) -> NodeDataset:
     """Load a Planetoid citation graph (Cora, CiteSeer, PubMed) from its original raw files.
 
     Reads ``<root>/<name>/raw/ind.<name lower>.{x,tx,allx,y,ty,ally,graph,test.index}``
@@ -153,8 +155,9 @@ def planetoid(root: str | Path, name: str = "Cora", normalize_features: bool = F
       (each row sums to 1) when ``normalize_features`` is True.
     * Labels ``y``: ``[N]`` long, argmax of the one-hot label rows (0 for an
       all-zero row).
-    * Edges: the adjacency lists of ``graph`` (``key -> neighbour``), made
-      symmetric, with self-loops and duplicates removed.
+    * Edges: the adjacency lists of ``graph`` (``key -> neighbour``) with
+      self-loops and duplicates removed, made symmetric (the standard files
+      are already symmetric, so this only guards against one-way entries).
     * Split: train = nodes ``0 .. len(y)-1`` (20 per class), val = the next
       500 nodes, test = the ids listed in ``test.index`` (1000 nodes).
 
@@ -202,7 +205,8 @@ def planetoid(root: str | Path, name: str = "Cora", normalize_features: bool = F
 def load_dataset(name: str, root: str | Path | None = None) -> NodeDataset:
     """Load a dataset by case-insensitive name: ``karate``, ``cora``, ``citeseer`` or ``pubmed``.
 
-    ``root`` is required for the Planetoid datasets (see :func:`planetoid`).
+    ``root`` is required for the Planetoid datasets and must contain
+    ``Cora/raw/``, ``CiteSeer/raw/`` or ``PubMed/raw/`` (see :func:`planetoid`).
 
     Raises:
         ValueError: for an unknown name, or a Planetoid name without ``root``.

@@ -118,7 +118,13 @@ class Graph:
         return Graph(self.edge_index[:, keep], self.num_nodes)
 
     def add_self_loops(self) -> Graph:
-        """The graph without its self-loops, plus exactly one edge i -> i for every node."""
+        """The graph without its self-loops, plus exactly one edge i -> i for every node.
+
+        Computed once and cached, so a layer that adds self-loops on every call reuses it."""
+        return self._with_self_loops
+
+    @cached_property
+    def _with_self_loops(self) -> Graph:
         loops = torch.arange(self.num_nodes, device=self.device).repeat(2, 1)
         return Graph(torch.cat([self.remove_self_loops().edge_index, loops], dim=1), self.num_nodes)
 
@@ -136,9 +142,10 @@ class Graph:
 
     def is_undirected(self) -> bool:
         """True when every edge j -> i has its reverse i -> j (with the same multiplicity)."""
-        forward = self.coalesce().edge_index
-        backward = Graph(self.edge_index.flip(0), self.num_nodes).coalesce().edge_index
-        return forward.shape == backward.shape and bool(torch.equal(forward, backward))
+        n = max(self.num_nodes, 1)
+        forward = torch.sort(self.target * n + self.source).values
+        backward = torch.sort(self.source * n + self.target).values
+        return bool(torch.equal(forward, backward))
 
     def __repr__(self) -> str:
         return f"Graph(num_nodes={self.num_nodes}, num_edges={self.num_edges})"

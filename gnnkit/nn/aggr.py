@@ -1,0 +1,114 @@
+"""Aggregations: modules that reduce the messages arriving at each node to one row.
+
+Every aggregation is called as ``aggr(x, index, dim_size)`` with ``x`` [E, F] (one row per
+message), ``index`` [E] (the receiving node of each message) and ``dim_size`` N, and returns
+[N, F]. A node that receives no message gets 0, wherever it sits (node 0, the middle, the end).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ..ops import scatter, segment_median_index
+
+
+class Aggregation(nn.Module):
+    """Base class: checks the arguments, then calls :meth:`reduce`."""
+
+    def forward(self, x: Tensor, index: Tensor, dim_size: int) -> Tensor:
+        if x.dim() < 1 or index.dim() != 1 or index.numel() != x.size(0):
+            raise ValueError(
+                f"index must be [E] with one entry per row of x; got index {tuple(index.shape)} "
+                f"for x {tuple(x.shape)}."
+            )
+        if index.is_floating_point():
+            raise TypeError(f"index must hold integer node ids, got {index.dtype}.")
+        if index.numel() and (int(index.min()) < 0 or int(index.max()) >= dim_size):
+            raise ValueError(
+                f"index holds ids in [{int(index.min())}, {int(index.max())}] but dim_size is "
+                f"{dim_size}; ids must lie in 0..{dim_size - 1}."
+            )
+        return self.reduce(x, index.long(), dim_size)
+
+    def reduce(self, x: Tensor, index: Tensor, dim_size: int) -> Tensor:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class SumAggregation(Aggregation):
+    """out_i = sum_{k: index[k] = i} x_k."""
+
+    def reduce(self, x, index, dim_size):
+        return scatter(x, index, dim_size, "sum")
+
+
+class MeanAggregation(Aggregation):
+    """out_i = (1 / d_i) sum_{k: index[k] = i} x_k, with d_i the number of messages (0 if none)."""
+
+    def reduce(self, x, index, dim_size):
+        return scatter(x, index, dim_size, "mean")
+
+
+class MaxAggregation(Aggregation):
+    """out_i = max_{k: index[k] = i} x_k, feature by feature."""
+
+    def reduce(self, x, index, dim_size):
+        return scatter(x, index, dim_size, "max")
+
+
+class MinAggregation(Aggregation):
+    """out_i = min_{k: index[k] = i} x_k, feature by feature."""
+
+    def reduce(self, x, index, dim_size):
+        return scatter(x, index, dim_size, "min")
+
+
+class MedianAggregation(Aggregation):
+    """out_i = lower median of {x_k : index[k] = i}, feature by feature.
+
+    For an even count d the lower median (the ``(d - 1) // 2``-th smallest) is taken, as
+    ``torch.median`` does. The gradient of each output entry goes to the selected message.
+    The median has no matrix form: it is a selection inside each node's messages, done with
+    one batched ``kthvalue`` per distinct in-degree (see :func:`gnnkit.ops.segment_median_index`).
+    """
+
+    def reduce(self, x, index, dim_size):
+        if x.dim() != 2:
+            raise ValueError(f"MedianAggregation needs x of shape [E, F], got {tuple(x.shape)}.")
+        if x.size(0) == 0:
+            return x.new_zeros(dim_size, x.size(1))
+        order = torch.argsort(index, stable=True)
+        counts = torch.bincount(index, minlength=dim_size)
+        rowptr = torch.zeros(dim_size + 1, dtype=torch.long, device=x.device)
+        torch.cumsum(counts, 0, out=rowptr[1:])
+        return gather_rows(x, segment_median_index(x, rowptr, order))
+
+
+def gather_rows(x: Tensor, rows: Tensor) -> Tensor:
+    """out[i, f] = x[rows[i, f], f], and 0 where ``rows[i, f] == x.size(0)`` (padding)."""
+    padded = torch.cat([x, x.new_zeros(1, x.size(1))])
+    return torch.gather(padded, 0, rows)
+
+
+AGGREGATIONS = {
+    "sum": SumAggregation,
+    "add": SumAggregation,
+    "mean": MeanAggregation,
+    "max": MaxAggregation,
+    "min": MinAggregation,
+    "median": MedianAggregation,
+}
+
+
+def resolve_aggregation(aggr) -> Aggregation:
+    """``"sum" | "mean" | "max" | "min" | "median"`` or an :class:`Aggregation` -> a module."""
+    if isinstance(aggr, nn.Module):
+        return aggr
+    if isinstance(aggr, str) and aggr in AGGREGATIONS:
+        return AGGREGATIONS[aggr]()
+    raise ValueError(
+        f"aggr must be one of {sorted(AGGREGATIONS)} or an aggregation module, got {aggr!r}."
+    )

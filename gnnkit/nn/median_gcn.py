@@ -1,0 +1,38 @@
+"""Median-aggregation graph convolution (the homework's 3.3(b)): no matrix form exists."""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from ..ops import segment_median_index
+from ._inputs import check_features, graph_for
+from ._root_weight import RootWeightConv
+from .aggr import gather_rows
+
+
+class MedianGCNConv(RootWeightConv):
+    r"""h'_i = W median_{j -> i} h_j + B h_i (+ bias), the median taken feature by feature.
+
+    The lower median is used for an even number of neighbours (as ``torch.median``); a node
+    with no in-neighbour aggregates to 0. Unlike the mean, the median cannot be written as a
+    matrix product ``M H``: it selects, per node and feature, one neighbour's value, which makes
+    it robust to a few outlying neighbours. The gradient of each aggregated entry flows to the
+    selected neighbour.
+
+    Args:
+        in_features: F_in.
+        out_features: F_out.
+        bias: add a learnable bias [F_out].
+
+    Shapes:
+        x [N, F_in], graph with N nodes (any form :func:`gnnkit.as_graph` accepts)
+        -> [N, F_out]; ``W`` and ``B`` are [F_out, F_in].
+    """
+
+    def forward(self, x: Tensor, graph) -> Tensor:
+        check_features(x, self.in_features)
+        graph = graph_for(graph, x)
+        rowptr, source, _ = graph.csr
+        median = gather_rows(x, segment_median_index(x.detach(), rowptr, source))
+        out = median @ self.W.t() + x @ self.B.t()
+        return self.add_bias(out)

@@ -1,0 +1,59 @@
+"""Sparse matrix times dense matrix, with a cached transpose for the backward pass."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ..graph import Graph, sparse_csr
+
+
+class _SparseDenseMatMul(torch.autograd.Function):
+    """out = A @ x for A [N, N] with ``A[i, j] = values[k]`` for the k-th CSR edge j -> i.
+
+    Backward: grad_x = A^T @ grad_out (a second CSR product over the cached transpose) and
+    grad_values[k] = <grad_out[i], x[j]> (a sampled dense-dense product, never an [E, F]
+    tensor). Only ``values`` ([E]) and, when ``values`` needs a gradient, ``x`` are saved.
+    """
+
+    @staticmethod
+    def forward(ctx, values: Tensor, x: Tensor, graph: Graph) -> Tensor:
+        rowptr, col, _ = graph.csr
+        ctx.graph = graph
+        ctx.save_for_backward(values, x if ctx.needs_input_grad[0] else None)
+        return sparse_csr(rowptr, col, values, graph.num_nodes) @ x
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):
+        values, x = ctx.saved_tensors
+        graph: Graph = ctx.graph
+        grad_out = grad_out.contiguous()
+        grad_values = grad_x = None
+        if ctx.needs_input_grad[0]:
+            rowptr, col, _ = graph.csr
+            pattern = sparse_csr(rowptr, col, values, graph.num_nodes)
+            grad_values = torch.sparse.sampled_addmm(pattern, grad_out, x.t(), beta=0.0).values()
+        if ctx.needs_input_grad[1]:
+            colptr, row, csr_to_csc = graph.csc
+            transpose = sparse_csr(colptr, row, values[csr_to_csc], graph.num_nodes)
+            grad_x = transpose @ grad_out
+        return grad_values, grad_x, None
+
+
+def spmm(graph: Graph, values: Tensor | None, x: Tensor) -> Tensor:
+    """``A @ x`` where ``A[i, j] = values[k]`` for the k-th edge j -> i in CSR order.
+
+    Args:
+        graph: the sparsity pattern (its cached CSR and transpose are reused).
+        values: [E] edge weights in CSR order, or None for all ones.
+        x: [N, F] node features.
+
+    Returns:
+        [N, F]: row i is ``sum_k values[k] * x[j_k]`` over the edges j_k -> i; 0 for a node
+        with no incoming edge.
+    """
+    if values is None:
+        values = torch.ones(graph.num_edges, dtype=x.dtype, device=x.device)
+    if graph.num_edges == 0:
+        return x * 0  # no edges: every row is an empty sum; keeps x in the autograd graph
+    return _SparseDenseMatMul.apply(values, x.contiguous(), graph)
