@@ -55,8 +55,8 @@ class MeanGCNConv(RootWeightConv):
     def _dense_formula(self, x: Tensor, adjacency: Tensor) -> Tensor:
         if adjacency.size(0) != x.size(0):
             raise ValueError(
-                f"graph is a {adjacency.size(0)} x {adjacency.size(0)} adjacency but x has "
-                f"{x.size(0)} rows; give one feature row per node."
+                f"graph has {adjacency.size(0)} nodes but {x.size(0)} were expected (x has "
+                f"{x.size(0)} rows); give one feature row per node."
             )
         A = (adjacency != 0).to(x.dtype)
         degree = A.sum(dim=1)

@@ -1,0 +1,121 @@
+"""The sparse primitives against dense / loop references, and gradcheck of each custom
+autograd function in float64."""
+
+import torch
+from conftest import random_graph
+
+from gnnkit import Graph
+from gnnkit.ops import edge_softmax, scatter, segment_median_index, spmm
+
+
+def dense_weighted_adjacency(graph: Graph, values: torch.Tensor) -> torch.Tensor:
+    """A[i, j] = sum of the CSR values of the edges j -> i, built with a Python loop."""
+    rowptr, col, _ = graph.csr
+    A = torch.zeros(graph.num_nodes, graph.num_nodes, dtype=values.dtype)
+    for i in range(graph.num_nodes):
+        for k in range(int(rowptr[i]), int(rowptr[i + 1])):
+            A[i, col[k]] += values[k]
+    return A
+
+
+def test_csr_lists_the_sources_of_each_target():
+    edge_index = random_graph(12, 40, seed=1, unique=False)
+    graph = Graph(edge_index, 12)
+    rowptr, col, perm = graph.csr
+    for i in range(12):
+        assert sorted(col[rowptr[i]:rowptr[i + 1]].tolist()) == sorted(
+            j for j, t in edge_index.t().tolist() if t == i
+        )
+    assert torch.equal(edge_index[:, perm], torch.stack([col, graph.csr_target]))
+    colptr, row, csr_to_csc = graph.csc
+    for j in range(12):
+        assert sorted(row[colptr[j]:colptr[j + 1]].tolist()) == sorted(
+            t for s, t in edge_index.t().tolist() if s == j
+        )
+    assert torch.equal(col[csr_to_csc], torch.repeat_interleave(torch.arange(12), graph.out_degree))
+
+
+def test_spmm_matches_dense_product_with_duplicates_and_isolated_nodes():
+    edge_index = random_graph(15, 50, seed=2, unique=False)  # duplicates and isolated nodes
+    graph = Graph(edge_index, 17)
+    values = torch.rand(graph.num_edges, dtype=torch.float64)
+    x = torch.randn(17, 5, dtype=torch.float64)
+    expected = dense_weighted_adjacency(graph, values) @ x
+    torch.testing.assert_close(spmm(graph, values, x), expected)
+    torch.testing.assert_close(spmm(graph, None, x), graph.to_dense(torch.float64) @ x)
+
+
+def test_spmm_gradcheck():
+    graph = Graph(random_graph(10, 30, seed=3, unique=False), 11)
+    values = torch.rand(graph.num_edges, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(11, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda v, h: spmm(graph, v, h), (values, x))
+    fixed = values.detach()
+    assert torch.autograd.gradcheck(lambda h: spmm(graph, fixed, h), (x,))
+
+
+def test_spmm_without_edges_gives_zeros_and_a_gradient():
+    graph = Graph(torch.empty(2, 0, dtype=torch.long), 3)
+    x = torch.randn(3, 2, requires_grad=True)
+    out = spmm(graph, None, x)
+    assert torch.equal(out, torch.zeros(3, 2))
+    out.sum().backward()
+    assert torch.equal(x.grad, torch.zeros(3, 2))
+
+
+def edge_softmax_loop(scores: torch.Tensor, graph: Graph) -> torch.Tensor:
+    target = graph.csr_target
+    out = torch.empty_like(scores)
+    for i in range(graph.num_nodes):
+        mask = target == i
+        if mask.any():
+            out[mask] = torch.softmax(scores[mask], dim=0)
+    return out
+
+
+def test_edge_softmax_matches_a_loop_and_sums_to_one():
+    graph = Graph(random_graph(20, 70, seed=4), 22)
+    scores = torch.randn(graph.num_edges, 3, dtype=torch.float64) * 5
+    alpha = edge_softmax(scores, graph)
+    torch.testing.assert_close(alpha, edge_softmax_loop(scores, graph))
+    sums = torch.zeros(22, 3, dtype=torch.float64).index_add_(0, graph.csr_target, alpha)
+    has_edges = graph.in_degree > 0
+    torch.testing.assert_close(sums[has_edges], torch.ones_like(sums[has_edges]))
+
+
+def test_edge_softmax_is_stable_for_large_scores():
+    graph = Graph(torch.tensor([[0, 1, 2], [1, 1, 1]]), 3)
+    alpha = edge_softmax(torch.tensor([[1000.0], [1001.0], [-1000.0]]), graph)
+    assert torch.isfinite(alpha).all()
+    torch.testing.assert_close(alpha.sum(), torch.tensor(1.0))
+
+
+def test_edge_softmax_gradcheck():
+    graph = Graph(random_graph(8, 25, seed=5), 9)
+    scores = torch.randn(graph.num_edges, 2, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda s: edge_softmax(s, graph), (scores,))
+
+
+def test_segment_median_index_selects_the_lower_median():
+    edge_index = random_graph(30, 100, seed=6, unique=False)
+    graph = Graph(edge_index, 32)
+    x = torch.randint(0, 5, (32, 4)).double()  # many ties
+    rowptr, col, _ = graph.csr
+    rows = segment_median_index(x, rowptr, col)
+    for i in range(32):
+        sources = col[rowptr[i]:rowptr[i + 1]]
+        if len(sources) == 0:
+            assert (rows[i] == 32).all()
+            continue
+        expected = torch.median(x[sources], dim=0).values
+        assert torch.equal(x.gather(0, rows[i:i + 1]).view(-1), expected)
+        assert all(int(r) in sources.tolist() for r in rows[i])
+
+
+def test_scatter_reductions_match_loops():
+    index = torch.tensor([2, 0, 2, 2, 4])
+    x = torch.tensor([[1.0], [5.0], [3.0], [-2.0], [7.0]], dtype=torch.float64)
+    assert scatter(x, index, 6, "sum").view(-1).tolist() == [5, 0, 2, 0, 7, 0]
+    assert scatter(x, index, 6, "mean").view(-1).tolist() == [5, 0, 2 / 3, 0, 7, 0]
+    assert scatter(x, index, 6, "max").view(-1).tolist() == [5, 0, 3, 0, 7, 0]
+    assert scatter(x, index, 6, "min").view(-1).tolist() == [5, 0, -2, 0, 7, 0]
