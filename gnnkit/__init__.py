@@ -4,8 +4,37 @@ Convention: ``edge_index[:, k] = (j, i)`` for an edge j -> i, and ``A[i, j] = 1`
 (rows are receivers), so row i of ``D^-1 A H`` averages i's in-neighbours.
 """
 
+from . import datasets, nn, ops
+from .check import CheckReport, check_adjacency, check_laplacian, check_matrix
 from .graph import Graph, as_graph
+from .io import homework_graph, load_graph
+from .matrices import (
+    adjacency,
+    degree_matrix,
+    inverse_degree_matrix,
+    laplacian,
+    matrix_power,
+    walks,
+)
 
 __version__ = "0.1.0"
 
-__all__ = ["Graph", "as_graph"]
+__all__ = [
+    "CheckReport",
+    "Graph",
+    "adjacency",
+    "as_graph",
+    "check_adjacency",
+    "check_laplacian",
+    "check_matrix",
+    "datasets",
+    "degree_matrix",
+    "homework_graph",
+    "inverse_degree_matrix",
+    "laplacian",
+    "load_graph",
+    "matrix_power",
+    "nn",
+    "ops",
+    "walks",
+]

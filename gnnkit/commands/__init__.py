@@ -1,0 +1,1 @@
+"""The gnnkit commands, one module each (see gnnkit.cli)."""

@@ -1,0 +1,351 @@
+"""The matrices of a graph: adjacency A, degree D, powers A^n, walks and Laplacians.
+
+Convention (fixed for the whole package): an edge j -> i is ``edge_index[:, k] = (j, i)`` and
+``A[i, j] = 1`` (rows are receivers). For an undirected graph A is symmetric and equals
+networkx's ``to_numpy_array``; for a directed graph it is the transpose of it (networkx puts an
+edge u -> v at ``[u, v]``, gnnkit at ``[v, u]``).
+
+Every function takes the matrix as nested lists, a numpy array, a torch tensor (dense or sparse)
+or a scipy sparse matrix and returns a dense torch tensor [N, N] (only ``adjacency`` can return a
+sparse one). Integer input stays integer (``torch.long``), so walk counts are exact.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ._validate import as_edge_index, as_matrix, check_node_ids
+from .graph import Graph, as_graph
+
+__all__ = [
+    "adjacency",
+    "degree_matrix",
+    "inverse_degree_matrix",
+    "laplacian",
+    "matrix_power",
+    "walks",
+]
+
+LAPLACIAN_NORMALIZATIONS = (None, "sym", "rw")
+_INT64_MAX = 2**63 - 1
+
+
+def adjacency(
+    graph_like,
+    num_nodes: int | None = None,
+    *,
+    directed: bool = False,
+    one_indexed: bool = False,
+    sparse: bool = False,
+) -> Tensor:
+    """The 0/1 adjacency matrix A [N, N] with ``A[i, j] = 1`` for an edge j -> i.
+
+    Args:
+        graph_like: a list (or numpy array [E, 2]) of pairs ``(u, v)``; an integer tensor
+            [2, E] (row 0 sources, row 1 targets); a networkx graph; a scipy sparse or torch
+            sparse matrix; a ``gnnkit.Graph``; a PyG ``Data``.
+        num_nodes: N. Defaults to the largest id + 1; give it to keep isolated nodes at the end.
+        directed: only for pairs and [2, E] tensors. ``False`` (default): each pair is an
+            undirected edge and A is symmetric. ``True``: the pair ``(u, v)`` is the edge
+            u -> v, so ``A[v, u] = 1``. The other inputs carry their own direction (a networkx
+            ``Graph`` is undirected, a ``DiGraph`` directed; a matrix or ``Graph`` is taken as
+            it is) and ignore this flag.
+        one_indexed: only for pairs and [2, E] tensors: ids count from 1 (as in a textbook
+            figure) and are shifted down by one; an id 0 is then an error.
+        sparse: return a coalesced torch sparse COO tensor instead of a dense one.
+
+    Returns:
+        ``torch.long`` tensor [N, N] of zeros and ones (duplicate edges and weights are merged
+        into a single 1).
+
+    Example: the path 1 - 2 - 3 written with figure numbering::
+
+        >>> adjacency([(1, 2), (2, 3)], one_indexed=True)
+        tensor([[0, 1, 0],
+                [1, 0, 1],
+                [0, 1, 0]])
+    """
+    graph = _to_graph(graph_like, num_nodes, directed=directed, one_indexed=one_indexed)
+    graph = graph.coalesce()
+    if sparse:
+        n = graph.num_nodes
+        indices = torch.stack([graph.target, graph.source])
+        values = torch.ones(graph.num_edges, dtype=torch.long, device=graph.device)
+        return torch.sparse_coo_tensor(
+            indices, values, (n, n), check_invariants=False
+        ).coalesce()
+    return graph.to_dense(torch.long)
+
+
+def degree_matrix(A) -> Tensor:
+    """D = diag(A 1) [N, N]: ``D[i, i]`` is the sum of row i of A.
+
+    Under the convention (rows are receivers) that is the in-degree of node i; for an undirected
+    graph it is simply the degree. A self-loop ``A[i, i] = 1`` counts once. Integer A gives an
+    integer D.
+    """
+    A = as_matrix(A, "A")
+    return torch.diag(A.sum(dim=1))
+
+
+def inverse_degree_matrix(A) -> Tensor:
+    """D^-1 [N, N]: ``1 / deg(i)`` on the diagonal, and 0 for a node with no neighbours.
+
+    The 0 for degree 0 is what makes the mean over no neighbours 0 (row i of ``D^-1 A H`` is
+    the mean of the in-neighbours' features, as in the mean-GCN layer), instead of a division
+    by zero. Integer A gives ``torch.get_default_dtype()``; floating A keeps its dtype.
+    """
+    A = as_matrix(A, "A")
+    return torch.diag(_safe_power(_degrees(A), -1.0))
+
+
+def matrix_power(A, n: int) -> Tensor:
+    """A^n [N, N] for an integer n >= 0 (``A^0`` is the identity).
+
+    For a 0/1 adjacency matrix, ``(A^n)[i, j]`` is the number of walks of length n that
+    ``walks(A, i, j, n)`` lists (a walk j -> ... -> i along the edges under the convention).
+
+    Integer A is powered exactly in int64 (repeated squaring). The same products on |A| in
+    float64 bound every intermediate sum; if one could leave the int64 range the power is
+    computed with Python integers instead, and a ``ValueError`` is raised when the exact result
+    really does not fit in int64 (pass a float A for an approximate answer). Floating A gives floating powers. Sparse input gives a dense result.
+    """
+    A = as_matrix(A, "A")
+    n = _check_nonnegative_int(n, "n")
+    size = A.size(0)
+    if A.is_floating_point():
+        return torch.linalg.matrix_power(A, n)
+    if n == 0:
+        return torch.eye(size, dtype=torch.long)
+    if size == 0 or _fits_int64(A.abs().double(), n):
+        return _power_by_squaring(A, n, torch.mm, torch.eye(size, dtype=torch.long))
+    if bool((A >= 0).all()):  # no cancellation: the float estimate tells if it can fit
+        estimate = float(torch.linalg.matrix_power(A.double(), n).max())
+        if estimate > 1.5 * _INT64_MAX:
+            _raise_overflow(n, f"about {estimate:.3g}")
+    exact = _power_by_squaring(
+        A.numpy().astype(object), n, np.dot, np.eye(size, dtype=np.int64).astype(object)
+    )
+    largest = max((abs(int(x)) for x in exact.flat), default=0)
+    if largest > _INT64_MAX:
+        _raise_overflow(n, f"of {len(str(largest))} digits")
+    return torch.tensor(exact.astype(np.int64))
+
+
+def walks(A, i: int, j: int, n: int, *, limit: int = 10_000) -> list[list[int]]:
+    """All walks ``[v0, v1, ..., vn]`` of length n with ``v0 = i``, ``vn = j`` and
+    ``A[v_k, v_{k+1}] != 0`` for every step, sorted lexicographically.
+
+    That is exactly what ``(A^n)[i, j] = sum A[i, v1] A[v1, v2] ... A[v_{n-1}, j]`` counts, so
+    for a 0/1 matrix ``len(walks(A, i, j, n)) == matrix_power(A, n)[i, j]``. Under the
+    convention ``A[a, b] != 0`` means an edge b -> a, so read backwards each walk follows the
+    edges j -> v_{n-1} -> ... -> i (the route a message takes from j to i through n layers).
+    For an undirected graph both directions are the same. Each node sequence is listed once,
+    even when A has entries above 1.
+
+    Node ids are 0-based rows of A. ``n = 0`` gives ``[[i]]`` when ``i == j``, else ``[]``.
+
+    Raises:
+        ValueError: i or j is not a node, n is negative, or there are more than ``limit``
+            walks (raise ``limit`` to list them anyway).
+    """
+    A = as_matrix(A, "A")
+    size = A.size(0)
+    for name, value in (("i", i), ("j", j)):
+        value = _check_nonnegative_int(value, name)
+        if value >= size:
+            raise ValueError(
+                f"{name} = {value} is not a node of A, which has {size} rows (nodes 0..{size - 1}); "
+                "ids are 0-based, so subtract 1 from a figure's numbering."
+            )
+    n = _check_nonnegative_int(n, "n")
+    limit = _check_nonnegative_int(limit, "limit")
+    if n == 0:
+        return [[i]] if i == j else []
+    nonzero = A != 0
+    successors = [torch.nonzero(nonzero[u]).flatten().tolist() for u in range(size)]
+    # reach[k][v]: v can end a walk at j in exactly k more steps (prunes dead ends).
+    reach = [torch.zeros(size, dtype=torch.bool) for _ in range(n + 1)]
+    reach[0][j] = True
+    for k in range(1, n + 1):
+        reach[k] = (nonzero & reach[k - 1]).any(dim=1)
+    reach_lists = [r.tolist() for r in reach]
+    if not reach_lists[n][i]:
+        return []
+    result: list[list[int]] = []
+    path = [i]
+    stack = [iter(successors[i])]  # depth-first, ascending successors: lexicographic order
+    while stack:
+        left = n - len(path) + 1  # steps still to take after the next node
+        for v in stack[-1]:
+            if reach_lists[left - 1][v]:
+                break
+        else:
+            stack.pop()
+            path.pop()
+            continue
+        path.append(v)
+        if left - 1 > 0:
+            stack.append(iter(successors[v]))
+            continue
+        if len(result) >= limit:
+            raise ValueError(
+                f"there are more than limit={limit} walks of length {n} from {i} to {j}; "
+                "pass a larger limit (walks(A, i, j, n, limit=...)) to list them all, or "
+                "count them with matrix_power(A, n)[i, j]."
+            )
+        result.append(list(path))
+        path.pop()
+    return result
+
+
+def laplacian(A, normalization: str | None = None) -> Tensor:
+    """The graph Laplacian [N, N] of A, with D = diag(row sums of A).
+
+    - ``None``: ``L = D - A``. Every row sums to 0. Integer A gives an integer L.
+    - ``"sym"``: ``L = D^-1/2 (D - A) D^-1/2 = I - D^-1/2 A D^-1/2``.
+    - ``"rw"``: ``L = D^-1 (D - A) = I - D^-1 A`` (random-walk Laplacian).
+
+    For the normalised ones ``D^-1/2`` and ``D^-1`` use 0 for a node of degree 0, so an isolated
+    node has an all-zero row and column (also 0 on the diagonal, not 1), exactly as
+    ``networkx.normalized_laplacian_matrix``; they are floating
+    (``torch.get_default_dtype()`` for integer A). On undirected graphs all three agree with
+    networkx; for a directed graph D holds in-degrees (rows are receivers).
+    """
+    if normalization not in LAPLACIAN_NORMALIZATIONS:
+        raise ValueError(
+            f"normalization must be one of None, 'sym' or 'rw', got {normalization!r}."
+        )
+    A = as_matrix(A, "A")
+    degrees = _degrees(A) if normalization else A.sum(dim=1)
+    combinatorial = torch.diag(degrees) - A
+    if normalization is None:
+        return combinatorial
+    if normalization == "sym":
+        if (degrees < 0).any():
+            node = int(torch.nonzero(degrees < 0)[0])
+            raise ValueError(
+                f"row {node} of A sums to {float(degrees[node]):g} < 0, so D^-1/2 is not real; "
+                "the symmetric normalised Laplacian needs non-negative degrees."
+            )
+        scale = _safe_power(degrees, -0.5)
+        return scale[:, None] * combinatorial * scale[None, :]
+    return _safe_power(degrees, -1.0)[:, None] * combinatorial
+
+
+# ---------------------------------------------------------------------- helpers
+def _to_graph(graph_like, num_nodes, *, directed: bool, one_indexed: bool) -> Graph:
+    """Any accepted graph form -> Graph (pairs and [2, E] tensors get the two flags)."""
+    if num_nodes is not None:
+        if isinstance(num_nodes, bool) or not isinstance(num_nodes, (int, np.integer)):
+            raise TypeError(f"num_nodes must be an int, got {type(num_nodes).__name__}.")
+        if num_nodes < 0:
+            raise ValueError(f"num_nodes must be >= 0, got {num_nodes}.")
+        num_nodes = int(num_nodes)
+    if isinstance(graph_like, np.ndarray):
+        graph_like = graph_like.tolist()  # float ids stay floats and are refused below
+    if isinstance(graph_like, (list, tuple)):
+        graph = Graph.from_edge_list(graph_like, one_indexed=one_indexed)
+        graph = _with_num_nodes(graph.edge_index, num_nodes, "graph_like")
+    elif isinstance(graph_like, Tensor) and not _is_matrix_tensor(graph_like):
+        edge_index = as_edge_index(graph_like, "graph_like")
+        if one_indexed:
+            if edge_index.numel() and int(edge_index.min()) < 1:
+                raise ValueError(
+                    f"graph_like contains node id {int(edge_index.min())} but one_indexed=True "
+                    "means ids start at 1; use one_indexed=False for 0-based ids."
+                )
+            edge_index = edge_index - 1
+        graph = _with_num_nodes(edge_index, num_nodes, "graph_like")
+    else:
+        graph = as_graph(graph_like, name="graph_like")
+        if num_nodes is not None and num_nodes != graph.num_nodes:
+            raise ValueError(
+                f"graph_like has {graph.num_nodes} nodes but num_nodes={num_nodes}; leave "
+                "num_nodes out for a networkx graph, matrix or Graph (it has its own size)."
+            )
+        return graph
+    return graph if directed else graph.to_undirected()
+
+
+def _is_matrix_tensor(value: Tensor) -> bool:
+    """A sparse tensor, or a square floating/boolean one, is a matrix, not an edge_index."""
+    if value.layout != torch.strided:
+        return True
+    floating = value.is_floating_point() or value.dtype == torch.bool
+    return floating and value.dim() == 2 and value.size(0) == value.size(1)
+
+
+def _with_num_nodes(edge_index: Tensor, num_nodes: int | None, name: str) -> Graph:
+    if edge_index.numel() and int(edge_index.min()) < 0:
+        raise ValueError(
+            f"{name} contains the negative node id {int(edge_index.min())}; ids start at 0 "
+            "(or at 1 with one_indexed=True)."
+        )
+    if num_nodes is None:
+        num_nodes = int(edge_index.max()) + 1 if edge_index.numel() else 0
+    check_node_ids(edge_index, num_nodes, name)
+    return Graph(edge_index, num_nodes)
+
+
+def _degrees(A: Tensor) -> Tensor:
+    """Row sums of A as floating numbers (default dtype for integer A)."""
+    if not A.is_floating_point():
+        A = A.to(torch.get_default_dtype())
+    return A.sum(dim=1)
+
+
+def _safe_power(degrees: Tensor, exponent: float) -> Tensor:
+    """``degrees ** exponent`` with 0 where the degree is 0."""
+    result = torch.zeros_like(degrees)
+    nonzero = degrees != 0
+    result[nonzero] = degrees[nonzero] ** exponent
+    return result
+
+
+def _check_nonnegative_int(value, name: str) -> int:
+    if isinstance(value, Tensor) and value.numel() == 1 and not value.is_floating_point():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}.")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}.")
+    return int(value)
+
+
+def _raise_overflow(n: int, size: str) -> None:
+    raise ValueError(
+        f"A^{n} has an entry {size}, which does not fit in int64 (at most {_INT64_MAX}); pass a "
+        "floating A (A.double()) for an approximate power."
+    )
+
+
+def _fits_int64(magnitude: Tensor, n: int) -> bool:
+    """Whether every partial sum in ``_power_by_squaring`` of an integer A stays well inside
+    int64: the same products on |A| in float64 bound them all (with room for rounding)."""
+    limit = 2.0**62
+    result, base = None, magnitude
+    while n:
+        if n & 1:
+            result = base if result is None else result @ base
+            if not float(result.max()) < limit:
+                return False
+        n >>= 1
+        if n:
+            base = base @ base
+            if not float(base.max()) < limit:
+                return False
+    return True
+
+
+def _power_by_squaring(base, n: int, mm, identity):
+    result = identity
+    while n:
+        if n & 1:
+            result = mm(result, base)
+        n >>= 1
+        if n:
+            base = mm(base, base)
+    return result
