@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import torch
 from torch import Tensor
+
+#: Segments of up to this many entries use a selection network, longer ones ``kthvalue``.
+NETWORK_MAX_DEGREE = 64
+#: Values handled per block (about 4 MB of float32), so a block's rows stay in cache.
+BLOCK_VALUES = 1 << 20
 
 
 def segment_median_index(x: Tensor, rowptr: Tensor, source: Tensor) -> Tensor:
@@ -14,9 +21,11 @@ def segment_median_index(x: Tensor, rowptr: Tensor, source: Tensor) -> Tensor:
     that segment (the ``(d - 1) // 2``-th smallest of d values, as ``torch.median``). An empty
     segment gets ``x.size(0)``, a padding row that the caller fills with 0.
 
-    Nodes are grouped by their number of entries d, and each group is one batched
-    ``kthvalue`` over a [nodes, F, d] block: the work is proportional to E x F and no sort over
-    all entries happens.
+    Segments are grouped by their length d and each group is processed in blocks of a
+    [d, nodes, F] tensor: for d <= 64 a comparator network selects the median with
+    elementwise min/max over whole [nodes, F] slices, for longer segments a batched
+    ``kthvalue``. The work is proportional to E x F (times a log factor); nothing sorts all
+    entries at once.
 
     Args:
         x: [M, F] values (node features, or messages).
@@ -27,18 +36,74 @@ def segment_median_index(x: Tensor, rowptr: Tensor, source: Tensor) -> Tensor:
         [N, F] long indices into ``x`` (or ``x.size(0)`` for empty segments). Gathering with them
         (``torch.gather``) gives the medians and sends each gradient to the selected element.
     """
-    num_segments = rowptr.numel() - 1
     counts = rowptr[1:] - rowptr[:-1]
+    num_features = x.size(1)
     result = torch.full(
-        (num_segments, x.size(1)), x.size(0), dtype=torch.long, device=x.device
+        (counts.numel(), num_features), x.size(0), dtype=torch.long, device=x.device
     )
     for degree in torch.unique(counts).tolist():
         if degree == 0:
             continue
-        nodes = torch.nonzero(counts == degree).view(-1)
-        slots = rowptr[nodes].unsqueeze(1) + torch.arange(degree, device=x.device)
-        rows = source[slots]  # [n, d]
-        values = x.index_select(0, rows.view(-1)).view(len(nodes), degree, -1)
-        position = torch.kthvalue(values.transpose(1, 2), (degree + 1) // 2, dim=2).indices
-        result[nodes] = rows.gather(1, position)  # [n, F]
+        nodes_of_degree = torch.nonzero(counts == degree).view(-1)
+        block = max(1, BLOCK_VALUES // (degree * max(num_features, 1)))
+        for nodes in nodes_of_degree.split(block):
+            slots = rowptr[nodes].unsqueeze(0) + torch.arange(degree, device=x.device)[:, None]
+            rows = source[slots]  # [d, n]
+            values = x.index_select(0, rows.view(-1)).view(degree, len(nodes), num_features)
+            position = _median_position(values)  # [n, F], in 0..d-1
+            result[nodes] = rows.t().gather(1, position)
     return result
+
+
+def _median_position(values: Tensor) -> Tensor:
+    """For values [d, n, F]: the index along dim 0 of the lower median of each column."""
+    degree = values.size(0)
+    if degree > NETWORK_MAX_DEGREE:
+        return torch.kthvalue(values.permute(1, 2, 0), (degree + 1) // 2, dim=2).indices
+    wires = list(values.unbind(0))
+    for low, high, keep_low, keep_high in median_network(degree):
+        smaller, larger = wires[low], wires[high]
+        if keep_low:
+            wires[low] = torch.minimum(smaller, larger)
+        if keep_high:
+            wires[high] = torch.maximum(smaller, larger)
+    median = wires[(degree - 1) // 2]
+    position = torch.zeros(median.shape, dtype=torch.long, device=values.device)
+    for slot in range(degree - 1, 0, -1):  # the first slot that holds the median value
+        position.masked_fill_(values[slot] == median, slot)
+    return position
+
+
+@lru_cache(maxsize=None)
+def median_network(degree: int) -> tuple[tuple[int, int, bool, bool], ...]:
+    """Comparators ``(low, high, keep_low, keep_high)`` that move the lower median of
+    ``degree`` values to wire ``(degree - 1) // 2``.
+
+    Batcher's odd-even merge sort on the next power of two, restricted to the first ``degree``
+    wires (the missing ones act as +inf and never move), then pruned backwards to the
+    comparators whose outputs can reach the median wire; ``keep_low``/``keep_high`` say which of
+    a comparator's two outputs is read later.
+    """
+    size = 1
+    while size < degree:
+        size *= 2
+    comparators = []
+    span = 1
+    while span < size:
+        step = span
+        while step >= 1:
+            for start in range(step % span, size - step, 2 * step):
+                for offset in range(min(step, size - start - step)):
+                    low, high = offset + start, offset + start + step
+                    if low // (2 * span) == high // (2 * span) and high < degree:
+                        comparators.append((low, high))
+            step //= 2
+        span *= 2
+    needed = {(degree - 1) // 2}
+    kept = []
+    for low, high in reversed(comparators):
+        keep_low, keep_high = low in needed, high in needed
+        if keep_low or keep_high:
+            kept.append((low, high, keep_low, keep_high))
+            needed |= {low, high}
+    return tuple(reversed(kept))
