@@ -106,3 +106,9 @@ def test_bad_index_is_explained(reduce):
         module(x, torch.tensor([0, 1]), 3)
     with pytest.raises(TypeError, match="integer"):
         module(x, torch.tensor([0.0, 1.0, 2.0]), 3)
+
+
+def test_median_refuses_nan():
+    x = torch.tensor([[1.0], [float("nan")], [2.0]])
+    with pytest.raises(ValueError, match="NaN"):
+        aggr.MedianAggregation()(x, torch.tensor([0, 0, 0]), 1)

@@ -73,6 +73,26 @@ def test_mean_gcn_equals_formula_loop_and_message_passing(in_features, out_featu
     torch.testing.assert_close(by_messages(x, edge_index), expected)
 
 
+@settings(max_examples=25, deadline=None)
+@given(
+    st.integers(1, 12), st.integers(0, 40), st.integers(1, 6), st.integers(1, 6),
+    st.integers(0, 10_000),
+)
+def test_dense_sparse_and_message_passing_forms_agree(num_nodes, num_edges, f_in, f_out, seed):
+    edge_index = random_graph(num_nodes, num_edges, seed=seed)
+    x = torch.randn(num_nodes, f_in, dtype=torch.float64,
+                    generator=torch.Generator().manual_seed(seed))
+    layer = MeanGCNConv(f_in, f_out).double()
+    by_messages = MeanGCNByMessages(f_in, f_out).double()
+    by_messages.W.weight.data.copy_(layer.W)
+    by_messages.B.weight.data.copy_(layer.B)
+    graph = Graph(edge_index, num_nodes)
+    sparse = layer(x, edge_index)
+    torch.testing.assert_close(layer(x, graph.to_dense(torch.float64)), sparse)
+    torch.testing.assert_close(layer(x, graph.to_sparse(torch.float64)), sparse)
+    torch.testing.assert_close(by_messages(x, edge_index), sparse)
+
+
 def test_mean_gcn_gradients_match_the_dense_formula():
     edge_index = random_graph(10, 30, seed=8)
     x = torch.randn(10, 5, dtype=torch.float64, requires_grad=True)

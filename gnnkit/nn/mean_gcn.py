@@ -50,7 +50,7 @@ class MeanGCNConv(RootWeightConv):
             neighbours = spmm(graph, weights, x @ self.W.t())
         else:
             neighbours = spmm(graph, weights, x) @ self.W.t()
-        return neighbours + x @ self.B.t()
+        return torch.addmm(neighbours, x, self.B.t())
 
     def _dense_formula(self, x: Tensor, adjacency: Tensor) -> Tensor:
         if adjacency.size(0) != x.size(0):

@@ -35,7 +35,15 @@ def segment_median_index(x: Tensor, rowptr: Tensor, source: Tensor) -> Tensor:
     Returns:
         [N, F] long indices into ``x`` (or ``x.size(0)`` for empty segments). Gathering with them
         (``torch.gather``) gives the medians and sends each gradient to the selected element.
+
+    Raises:
+        ValueError: ``x`` contains NaN.
     """
+    if x.is_floating_point() and torch.isnan(x).any():
+        raise ValueError(
+            "x contains NaN, which has no place in an order, so the median is undefined; "
+            "replace or drop the NaN features first."
+        )
     counts = rowptr[1:] - rowptr[:-1]
     num_features = x.size(1)
     result = torch.full(
