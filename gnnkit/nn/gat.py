@@ -92,8 +92,9 @@ class GATConv(nn.Module):
         alpha = edge_softmax(F.leaky_relu(scores, self.negative_slope), graph)  # [E, H]
         weights = F.dropout(alpha, self.dropout, self.training).t().contiguous()  # [H, E]
 
-        z_by_head = z.transpose(0, 1).contiguous()  # [H, N, C]
-        out = torch.stack([spmm(graph, weights[k], z_by_head[k]) for k in range(self.heads)], 1)
+        z_by_head = z.transpose(0, 1).contiguous().unbind(0)  # H x [N, C]
+        heads = [spmm(graph, w, z_k) for w, z_k in zip(weights.unbind(0), z_by_head)]
+        out = torch.stack(heads, dim=1)  # [N, H, C]
         out = out.flatten(1) if self.concat else out.mean(dim=1)
         if self.bias is not None:
             out = out + self.bias

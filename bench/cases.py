@@ -1,0 +1,372 @@
+"""What is measured: graph sizes, seeded random inputs, matched gnnkit / PyG layers and models.
+
+Every measured unit is a *case* on a *size*:
+
+* layer cases ``mean``, ``median``, ``gat``: one layer's forward + backward on a random graph;
+* epoch cases ``cora-gat``, ``cora-mean``: one training epoch of a 2-layer model on Cora;
+* ``bandwidth``: gnnkit's ``spmm`` forward alone, next to a plain memory copy.
+
+Both libraries always get the very same ``x``, ``edge_index`` and upstream gradient, and the
+PyG module gets gnnkit's weights copied in, so both compute the same numbers (the suite reports
+the largest difference of their outputs as a check).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+LIBS = ("gnnkit", "pyg")
+LIB_NAMES = {"gnnkit": "gnnkit", "pyg": "PyG"}
+LAYER_CASES = ("mean", "median", "gat")
+EPOCH_CASES = ("cora-gat", "cora-mean")
+ALL_CASES = (*LAYER_CASES, *EPOCH_CASES, "bandwidth")
+
+GAT_HEADS = 8
+CORA_HIDDEN = 64  # hidden width of both Cora models (GAT: 8 heads x 8 channels)
+BANDWIDTH_FEATURES = 64
+LIMIT_EDGES_PER_NODE = 10
+
+
+@dataclass(frozen=True)
+class Size:
+    """A random graph: ``num_nodes`` N, ``num_edges`` E, and the layer's F_in -> F_out."""
+
+    name: str
+    num_nodes: int
+    num_edges: int
+    in_features: int = 128
+    out_features: int = 64
+
+
+SIZES = {
+    size.name: size
+    for size in (
+        Size("tiny", 1_000, 5_000),  # --quick only
+        Size("cora-sized", 2_708, 10_556),
+        Size("50k-500k", 50_000, 500_000, 64, 64),
+        Size("100k-1M", 100_000, 1_000_000),
+        Size("large", 1_000_000, 10_000_000),
+    )
+}
+
+# Which sizes each case runs on when --sizes is not given.
+FULL_PLAN = {
+    "mean": ("cora-sized", "50k-500k", "100k-1M", "large"),
+    "median": ("cora-sized", "50k-500k"),
+    "gat": ("cora-sized", "100k-1M", "large"),
+    "bandwidth": ("100k-1M",),
+}
+QUICK_PLAN = {case: ("tiny",) for case in ("mean", "median", "gat", "bandwidth")}
+
+
+def parse_size(text: str) -> Size:
+    """A preset name, or ``<nodes>x<edges>`` (e.g. ``200000x2000000``) with 128 -> 64 features."""
+    if text in SIZES:
+        return SIZES[text]
+    match = re.fullmatch(r"(\d+)x(\d+)", text)
+    if match:
+        return Size(text, int(match[1]), int(match[2]))
+    raise ValueError(f"unknown size {text!r}: use one of {sorted(SIZES)} or <nodes>x<edges>")
+
+
+def limit_size(num_nodes: int) -> Size:
+    """The graph tried by ``--find-limit``: N nodes, 10 N edges, 128 -> 64 features."""
+    return Size(f"{num_nodes}x{LIMIT_EDGES_PER_NODE * num_nodes}", num_nodes,
+                LIMIT_EDGES_PER_NODE * num_nodes)
+
+
+# ---------------------------------------------------------------------------------- inputs
+@dataclass
+class Inputs:
+    """Tensors shared by both libraries. ``grad_out`` is the upstream gradient of a layer's
+    output (layer cases); ``y`` and ``train_mask`` the labels (epoch cases)."""
+
+    x: Tensor
+    edge_index: Tensor
+    grad_out: Tensor | None = None
+    y: Tensor | None = None
+    train_mask: Tensor | None = None
+    num_classes: int = 0
+
+    @property
+    def num_nodes(self) -> int:
+        return self.x.size(0)
+
+    @property
+    def num_edges(self) -> int:
+        return self.edge_index.size(1)
+
+
+def random_inputs(size: Size, seed: int, device: str) -> Inputs:
+    """Seeded uniform random graph (duplicates and self-loops allowed, as they come), normal
+    features and upstream gradient. ``x`` requires a gradient, as a hidden layer's input does,
+    so the backward pass includes the aggregation's transpose."""
+    generator = torch.Generator().manual_seed(seed)
+    edge_index = torch.randint(0, size.num_nodes, (2, size.num_edges), generator=generator)
+    x = torch.randn(size.num_nodes, size.in_features, generator=generator)
+    grad_out = torch.randn(size.num_nodes, size.out_features, generator=generator)
+    return Inputs(
+        x=x.to(device).requires_grad_(),
+        edge_index=edge_index.to(device),
+        grad_out=grad_out.to(device),
+    )
+
+
+def cora_available(root: str | Path) -> str | None:
+    """None when Cora's raw files are under ``root``, else the reason they cannot be used."""
+    raw = Path(root) / "Cora" / "raw"
+    if not raw.is_dir():
+        return f"Cora not found: {raw} does not exist (pass --cora-root)"
+    return None
+
+
+def cora_inputs(root: str | Path, device: str) -> Inputs:
+    """Cora (2708 nodes, 10556 directed edges, 1433 features, 7 classes), public split."""
+    from gnnkit.datasets import planetoid
+
+    data = planetoid(root, "Cora")
+    return Inputs(
+        x=data.x.to(device),
+        edge_index=data.edge_index.to(device),
+        y=data.y.to(device),
+        train_mask=data.train_mask.to(device),
+        num_classes=data.num_classes,
+    )
+
+
+def make_inputs(case: str, size: Size | None, seed: int, device: str, cora_root: str) -> Inputs:
+    """The inputs of ``case`` (the size is ignored for the Cora cases)."""
+    if case in EPOCH_CASES:
+        return cora_inputs(cora_root, device)
+    return random_inputs(size, seed, device)
+
+
+# ---------------------------------------------------------------------------------- modules
+def make_layer(case: str, lib: str, size: Size) -> nn.Module:
+    """gnnkit ``MeanGCNConv`` / ``MedianGCNConv`` / ``GATConv`` or the matching PyG layer.
+
+    ``MeanGCNConv`` and ``MedianGCNConv`` get ``bias=True`` to match ``SAGEConv``'s default
+    (its ``lin_l`` carries a bias); GAT uses 8 heads of ``out // 8`` channels, concatenated.
+    """
+    fin, fout = size.in_features, size.out_features
+    if lib == "gnnkit":
+        from gnnkit import nn as gnn
+
+        if case == "mean":
+            return gnn.MeanGCNConv(fin, fout, bias=True)
+        if case == "median":
+            return gnn.MedianGCNConv(fin, fout, bias=True)
+        if case == "gat":
+            return gnn.GATConv(fin, fout // GAT_HEADS, heads=GAT_HEADS)
+    elif lib == "pyg":
+        from torch_geometric import nn as pyg
+
+        if case in ("mean", "median"):
+            return pyg.SAGEConv(fin, fout, aggr=case)
+        if case == "gat":
+            return pyg.GATConv(fin, fout // GAT_HEADS, heads=GAT_HEADS)
+    raise ValueError(f"no layer for case {case!r} and library {lib!r}")
+
+
+class TwoLayerGNN(nn.Module):
+    """conv1 -> activation -> dropout -> conv2, with optional dropout on the input too."""
+
+    def __init__(self, conv1: nn.Module, conv2: nn.Module, activation: Callable,
+                 dropout: float, input_dropout: bool):
+        super().__init__()
+        self.conv1, self.conv2 = conv1, conv2
+        self.activation, self.dropout, self.input_dropout = activation, dropout, input_dropout
+
+    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        if self.input_dropout:
+            x = F.dropout(x, self.dropout, self.training)
+        x = self.activation(self.conv1(x, edge_index))
+        x = F.dropout(x, self.dropout, self.training)
+        return self.conv2(x, edge_index)
+
+
+def make_model(case: str, lib: str, num_features: int, num_classes: int) -> TwoLayerGNN:
+    """The Cora models.
+
+    * ``cora-gat``: GAT(F -> 8 heads x 8, concatenated) -> ELU -> GAT(64 -> C, 1 head),
+      dropout 0.6 on the input, the hidden layer and the attention coefficients
+      (Velickovic et al. 2018).
+    * ``cora-mean``: MeanGCN(F -> 64) -> ReLU -> dropout 0.5 -> MeanGCN(64 -> C); PyG uses
+      ``SAGEConv(aggr="mean")``, the same formula.
+    """
+    if lib == "gnnkit":
+        from gnnkit import nn as lib_nn
+
+        mean_conv = lib_nn.MeanGCNConv
+        gat_conv = lib_nn.GATConv
+        mean_kwargs = {"bias": True}
+    else:
+        from torch_geometric import nn as lib_nn
+
+        mean_conv = lib_nn.SAGEConv
+        gat_conv = lib_nn.GATConv
+        mean_kwargs = {"aggr": "mean"}
+    if case == "cora-gat":
+        heads, channels = GAT_HEADS, CORA_HIDDEN // GAT_HEADS
+        return TwoLayerGNN(
+            gat_conv(num_features, channels, heads=heads, dropout=0.6),
+            gat_conv(heads * channels, num_classes, heads=1, concat=False, dropout=0.6),
+            F.elu, dropout=0.6, input_dropout=True,
+        )
+    if case == "cora-mean":
+        return TwoLayerGNN(
+            mean_conv(num_features, CORA_HIDDEN, **mean_kwargs),
+            mean_conv(CORA_HIDDEN, num_classes, **mean_kwargs),
+            F.relu, dropout=0.5, input_dropout=False,
+        )
+    raise ValueError(f"no model for case {case!r}")
+
+
+@torch.no_grad()
+def copy_weights(source: nn.Module, target: nn.Module) -> None:
+    """Copy a gnnkit layer's (or TwoLayerGNN's) parameters into its PyG counterpart.
+
+    MeanGCN/MedianGCN ``W``, ``B``, ``bias`` -> SAGEConv ``lin_l.weight``, ``lin_r.weight``,
+    ``lin_l.bias``; GAT ``W``, ``att_src``, ``att_dst``, ``bias`` -> ``lin.weight``,
+    ``att_src``, ``att_dst``, ``bias`` (PyG's attention vectors are [1, heads, C]).
+    """
+    from gnnkit import nn as gnn
+
+    if isinstance(source, TwoLayerGNN):
+        copy_weights(source.conv1, target.conv1)
+        copy_weights(source.conv2, target.conv2)
+    elif isinstance(source, gnn.GATConv):
+        target.lin.weight.copy_(source.W)
+        target.att_src.copy_(source.att_src.view_as(target.att_src))
+        target.att_dst.copy_(source.att_dst.view_as(target.att_dst))
+        target.bias.copy_(source.bias)
+    elif isinstance(source, (gnn.MeanGCNConv, gnn.MedianGCNConv)):
+        target.lin_l.weight.copy_(source.W)
+        target.lin_r.weight.copy_(source.B)
+        target.lin_l.bias.copy_(source.bias)
+    else:
+        raise TypeError(f"cannot copy weights from {type(source).__name__}")
+
+
+# ---------------------------------------------------------------------------------- steps
+@dataclass
+class Prepared:
+    """A library's module with the measured ``step`` and an eval-mode ``output`` (no grad)."""
+
+    module: nn.Module
+    step: Callable[[], None]
+    output: Callable[[], Tensor]
+
+
+def _eval_output(module: nn.Module, inputs: Inputs) -> Callable[[], Tensor]:
+    def output() -> Tensor:
+        module.eval()
+        with torch.no_grad():
+            out = module(inputs.x, inputs.edge_index)
+        module.train()
+        return out
+
+    return output
+
+
+def prepare_layer(layer: nn.Module, inputs: Inputs) -> Prepared:
+    """One step = forward + ``backward(grad_out)``, gradients cleared (set to None) first so
+    that every step allocates them afresh."""
+
+    def step() -> None:
+        layer.zero_grad(set_to_none=True)
+        inputs.x.grad = None
+        layer(inputs.x, inputs.edge_index).backward(inputs.grad_out)
+
+    return Prepared(layer, step, _eval_output(layer, inputs))
+
+
+def prepare_epoch(model: nn.Module, inputs: Inputs) -> Prepared:
+    """One step = one full-batch training epoch: forward, cross-entropy on the training nodes,
+    backward, Adam step (lr 0.005, weight decay 5e-4)."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.005, weight_decay=5e-4)
+    mask = inputs.train_mask
+
+    def step() -> None:
+        model.train()
+        optimizer.zero_grad(set_to_none=True)
+        out = model(inputs.x, inputs.edge_index)
+        F.cross_entropy(out[mask], inputs.y[mask]).backward()
+        optimizer.step()
+
+    return Prepared(model, step, _eval_output(model, inputs))
+
+
+def prepare(case: str, libs: list[str], size: Size | None, inputs: Inputs, seed: int,
+            device: str) -> dict[str, Prepared]:
+    """Build each library's module for ``case`` (gnnkit first, then PyG with gnnkit's weights
+    copied in when both are built) and wrap it in its step."""
+    torch.manual_seed(seed)
+    modules: dict[str, nn.Module] = {}
+    for lib in sorted(libs, key=LIBS.index):
+        if case in EPOCH_CASES:
+            module = make_model(case, lib, inputs.x.size(1), inputs.num_classes)
+        else:
+            module = make_layer(case, lib, size)
+        if lib == "pyg" and "gnnkit" in modules:
+            copy_weights(modules["gnnkit"], module)
+        modules[lib] = module.to(device)
+    wrap = prepare_epoch if case in EPOCH_CASES else prepare_layer
+    return {lib: wrap(module, inputs) for lib, module in modules.items()}
+
+
+# ---------------------------------------------------------------------------------- gnnkit CSR
+CSR_KIND = {"mean": "mean", "median": "median", "gat": "gat", "cora-gat": "gat",
+            "cora-mean": "mean"}
+
+
+def build_gnnkit_csr(case: str, edge_index: Tensor, num_nodes: int):
+    """Build, from scratch, exactly the sparse layouts gnnkit's layer for ``case`` caches on its
+    first call (the layer then reuses them for the same ``edge_index``):
+
+    * mean: in-degrees, CSR, CSR targets, and the transpose (CSC) used by the backward pass;
+    * median: CSR;
+    * gat: the self-loop graph (loops removed, one per node added) with its CSR, CSR targets
+      and CSC.
+
+    Returns the :class:`gnnkit.Graph` holding them.
+    """
+    from gnnkit import Graph
+
+    graph = Graph(edge_index, num_nodes)
+    kind = CSR_KIND[case]
+    if kind == "gat":
+        graph = graph.add_self_loops()
+    graph.csr  # noqa: B018 - cached properties, evaluated for their side effect
+    if kind in ("mean", "gat"):
+        graph.in_degree  # noqa: B018
+        graph.csr_target  # noqa: B018
+        graph.csc  # noqa: B018
+    return graph
+
+
+def cached_bytes(graph, exclude: Tensor) -> int:
+    """Bytes held by ``graph``'s cached layouts (and a derived self-loop graph's edge list),
+    not counting the caller's own ``exclude`` tensor."""
+    seen: set[int] = set()
+
+    def size_of(value) -> int:
+        if isinstance(value, Tensor):
+            if value is exclude or id(value) in seen:
+                return 0
+            seen.add(id(value))
+            return value.numel() * value.element_size()
+        if isinstance(value, (tuple, list)):
+            return sum(size_of(item) for item in value)
+        if hasattr(value, "__dict__") and hasattr(value, "edge_index"):
+            return sum(size_of(item) for item in vars(value).values())
+        return 0
+
+    return size_of(graph)

@@ -1,0 +1,231 @@
+"""The Markdown report: a header describing machine and command, then the tables."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import shlex
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+from .cases import LIB_NAMES, LIBS
+from .suite import Results, Row
+
+COLUMNS = (
+    "case", "size", "N", "E", "F in -> out", "gnnkit ms", "PyG ms", "speed-up (PyG/gnnkit)",
+    "gnnkit peak MB", "PyG peak MB", "memory ratio (gnnkit/PyG)", "CSR build ms",
+    "CSR cache MB", "repeats (gnnkit / PyG)", "max abs diff",
+)
+
+
+# ---------------------------------------------------------------------------------- header
+def cpu_model() -> str:
+    """CPU model name from /proc/cpuinfo (Linux), else what ``platform`` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith(("model name", "hardware", "cpu model")):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _git_revision() -> str:
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "--no-optional-locks", *args], cwd=root, check=False,
+                              capture_output=True, text=True, timeout=10).stdout.strip()
+
+    try:
+        revision = git("rev-parse", "--short", "HEAD")
+        changed = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (revision or "unknown") + (" + uncommitted changes" if changed else "")
+
+
+def device_label(args, results: Results) -> str:
+    """``CPU`` or ``CUDA: <device name>`` (the name as a worker reported it)."""
+    if args.device == "cpu":
+        return "CPU"
+    return f"CUDA: {results.device_name or 'device name not reported'}"
+
+
+def machine_header(args, results: Results, argv: list[str]) -> list[str]:
+    """Bullet lines: command, date, machine, software, settings, memory method."""
+    import psutil
+
+    cores = os.cpu_count()
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    threads = (f" ({results.threads} torch thread{'s' if results.threads > 1 else ''})"
+               if results.threads else "")
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    cpu = (f"{cpu_model()}, {cores} logical cores ({usable} usable), "
+           f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM; load average at start {load}")
+    software = (f"Python {platform.python_version()}, torch {_version('torch')}{threads}, "
+                f"torch_geometric {_version('torch_geometric')}, gnnkit {_version('gnnkit')} "
+                f"(git {_git_revision()})")
+    settings = (f"seed {args.seed}, warm-up {args.warmup}, up to {args.repeats} repeats (fewer "
+                f"when a row's repeats would pass {args.budget:g} s), timeout "
+                f"{args.timeout:g} s per worker, memory cap {args.mem_limit_gb:g} GB")
+    return [
+        f"- Command: `{shlex.join(['python', '-m', 'bench', *argv])}`",
+        f"- Date: {now}",
+        f"- CPU: {cpu}",
+        f"- Device: {device_label(args, results)}",
+        f"- Software: {software}",
+        f"- Settings: {settings}",
+        f"- Peak memory measured by: {results.memory_method or 'n/a'}",
+    ]
+
+
+# ---------------------------------------------------------------------------------- cells
+def fmt(value, digits: int = 3) -> str:
+    """A number with about ``digits`` significant digits; strings (failures) pass through."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return f"**{value}**"
+    if value == 0:
+        return "0"
+    if abs(value) >= 10 ** (digits - 1):
+        return f"{value:,.0f}"
+    decimals = max(0, digits - 1 - int(f"{abs(value):e}".split("e")[1]))
+    return f"{value:.{decimals}f}"
+
+
+def ratio(numerator, denominator, suffix: str = "") -> str:
+    if isinstance(numerator, float) and isinstance(denominator, float) and denominator > 0:
+        return fmt(numerator / denominator) + suffix
+    return ""
+
+
+def table(header: tuple[str, ...] | list[str], lines: list[list[str]]) -> list[str]:
+    """A Markdown table; columns whose cells all start with a digit are right-aligned."""
+
+    def numeric(column: int) -> bool:
+        cells = [line[column].strip("*") for line in lines if line[column]]
+        return bool(cells) and all(cell[:1].isdigit() for cell in cells)
+
+    align = ["---:" if numeric(k) else "---" for k in range(len(header))]
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    out += ["| " + " | ".join(line) + " |" for line in lines]
+    return out
+
+
+def row_cells(row: Row) -> list[str]:
+    g, p = (row.time_ms.get(lib) for lib in LIBS)
+    gm, pm = (row.memory_mb.get(lib) for lib in LIBS)
+    return [
+        row.case, row.size, fmt(row.num_nodes, 1) if row.num_nodes else "",
+        fmt(row.num_edges, 1) if row.num_edges else "", row.features,
+        fmt(g), fmt(p), ratio(p, g, "x"), fmt(gm), fmt(pm), ratio(gm, pm),
+        fmt(row.csr_ms), fmt(row.csr_mb),
+        " / ".join(str(row.repeats.get(lib, "")) for lib in LIBS) if row.repeats else "",
+        "" if row.max_diff is None else f"{row.max_diff:.1e}",
+    ]
+
+
+# ---------------------------------------------------------------------------------- sections
+def median_vs_mean(results: Results) -> list[str]:
+    """Median layer time over mean layer time, per library, on every size that has both."""
+    by_key = {(row.case, row.size): row for row in results.rows}
+    lines = []
+    for (case, size), median_row in by_key.items():
+        mean_row = by_key.get(("mean", size))
+        if case != "median" or mean_row is None:
+            continue
+        g_med, g_mean = median_row.time_ms.get("gnnkit"), mean_row.time_ms.get("gnnkit")
+        p_med, p_mean = median_row.time_ms.get("pyg"), mean_row.time_ms.get("pyg")
+        lines.append([size, fmt(g_med), fmt(g_mean), ratio(g_med, g_mean, "x"),
+                      ratio(p_med, p_mean, "x")])
+    if not lines:
+        return []
+    return ["", "### Median cost relative to the mean on the same graph", "",
+            *table(["size", "gnnkit MedianGCN ms", "gnnkit MeanGCN ms",
+                    "gnnkit median/mean", "PyG median/mean"], lines)]
+
+
+BANDWIDTH_NOTE = (
+    "spmm bytes = E x (index + value bytes) + E x F x 4 (gathered rows) + N x F x 4 (output) "
+    "+ (N + 1) x 8 (row pointer); copy bytes = 2 x tensor size. Rows of x that stay in cache "
+    "are counted as moved again, so a ratio above 1 is possible on a graph whose features "
+    "fit in cache."
+)
+
+
+def bandwidth_section(results: Results) -> list[str]:
+    if not results.bandwidth:
+        return []
+    lines = [[b["size"], fmt(float(b["num_nodes"]), 1), fmt(float(b["num_edges"]), 1),
+              str(b["features"]), fmt(b["spmm_ms"]), fmt(b["spmm_bytes"] / 1e6),
+              fmt(b["spmm_gbps"]), fmt(b["copy_bytes"] / 1e6), fmt(b["copy_gbps"]),
+              ratio(b["spmm_gbps"], b["copy_gbps"])] for b in results.bandwidth]
+    return ["", "### Aggregation bandwidth: gnnkit `spmm` forward vs a plain copy", "",
+            *table(["size", "N", "E", "F", "spmm ms", "spmm MB moved", "spmm GB/s",
+                    "copy MB moved", "copy GB/s", "spmm/copy"], lines),
+            "", BANDWIDTH_NOTE]
+
+
+def limit_section(results: Results) -> list[str]:
+    if not results.limit:
+        return []
+
+    def cell(value) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, tuple):
+            return f"{value[0]:.2f} s, {value[1] / 1024:.2f} GB"
+        return f"**{value}**"
+
+    lines = [[fmt(float(s.num_nodes), 1), fmt(float(s.num_edges), 1),
+              *(cell(s.results.get(lib)) for lib in LIBS)] for s in results.limit]
+    largest = []
+    for lib in LIBS:
+        ok = [s.num_nodes for s in results.limit if isinstance(s.results.get(lib), tuple)]
+        largest.append(f"{LIB_NAMES[lib]} {max(ok):,} nodes" if ok else
+                       f"{LIB_NAMES[lib]} none tried succeeded")
+    title = ("### Largest GAT that trains (8 heads, 128 -> 64, E = 10 N, one step: forward, "
+             "backward, SGD)")
+    return ["", title, "",
+            *table(["N", "E", "gnnkit (time, whole-process peak)", "PyG (time, peak)"],
+                   lines),
+            "", "Largest size that finished: " + "; ".join(largest) + "."]
+
+
+def render(args, results: Results, argv: list[str]) -> str:
+    """The whole report as Markdown text."""
+    title = f"## gnnkit vs PyTorch Geometric on {device_label(args, results)}"
+    lines = [title, "", *machine_header(args, results, argv)]
+    if results.rows:
+        lines += ["", "### Layers (forward + backward) and Cora training epochs", "",
+                  *table(COLUMNS, [row_cells(row) for row in results.rows])]
+    lines += median_vs_mean(results) + bandwidth_section(results) + limit_section(results)
+    if results.notes:
+        lines += ["", "### Notes", "", *(f"- {note}" for note in results.notes)]
+    return "\n".join(lines) + "\n"
+
+
+def write(path: Path, text: str) -> None:
+    """Write atomically (``<path>.tmp`` then rename), creating the folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def stdout(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
