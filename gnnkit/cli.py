@@ -12,7 +12,7 @@ import importlib
 import sys
 
 #: Names of the command modules under ``gnnkit.commands``, in the order ``--help`` lists them.
-COMMANDS = ("matrices",)
+COMMANDS = ("matrices", "train")
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import torch
 from torch import Tensor
@@ -82,7 +82,7 @@ def _median_position(values: Tensor) -> Tensor:
     return position
 
 
-@lru_cache(maxsize=None)
+@cache
 def median_network(degree: int) -> tuple[tuple[int, int, bool, bool], ...]:
     """Comparators ``(low, high, keep_low, keep_high)`` that move the lower median of
     ``degree`` values to wire ``(degree - 1) // 2``.
