@@ -123,7 +123,8 @@ def run(args: argparse.Namespace) -> int:
         )
     mean, std = summarize(accuracies)
     print(f"wall time: {time.perf_counter() - start:.1f} s")
-    print(f"test accuracy: {mean:.4f} +- {std:.4f} over {args.seeds} seeds")
+    seeds = f"{args.seeds} seed{'s' if args.seeds > 1 else ''}"
+    print(f"test accuracy: {mean:.4f} +- {std:.4f} over {seeds}")
     return 0
 
 
