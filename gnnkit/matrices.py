@@ -250,15 +250,9 @@ def _to_graph(graph_like, num_nodes, *, directed: bool, one_indexed: bool) -> Gr
         graph = Graph.from_edge_list(graph_like, one_indexed=one_indexed)
         graph = _with_num_nodes(graph.edge_index, num_nodes, "graph_like")
     elif isinstance(graph_like, Tensor) and not _is_matrix_tensor(graph_like):
-        edge_index = as_edge_index(graph_like, "graph_like")
-        if one_indexed:
-            if edge_index.numel() and int(edge_index.min()) < 1:
-                raise ValueError(
-                    f"graph_like contains node id {int(edge_index.min())} but one_indexed=True "
-                    "means ids start at 1; use one_indexed=False for 0-based ids."
-                )
-            edge_index = edge_index - 1
-        graph = _with_num_nodes(edge_index, num_nodes, "graph_like")
+        pairs = as_edge_index(graph_like, "graph_like").t()
+        graph = Graph.from_edge_list(pairs, one_indexed=one_indexed)
+        graph = _with_num_nodes(graph.edge_index, num_nodes, "graph_like")
     else:
         graph = as_graph(graph_like, name="graph_like")
         if num_nodes is not None and num_nodes != graph.num_nodes:
@@ -279,11 +273,7 @@ def _is_matrix_tensor(value: Tensor) -> bool:
 
 
 def _with_num_nodes(edge_index: Tensor, num_nodes: int | None, name: str) -> Graph:
-    if edge_index.numel() and int(edge_index.min()) < 0:
-        raise ValueError(
-            f"{name} contains the negative node id {int(edge_index.min())}; ids start at 0 "
-            "(or at 1 with one_indexed=True)."
-        )
+    """A Graph of the (already shifted, non-negative) ids with ``num_nodes`` checked."""
     if num_nodes is None:
         num_nodes = int(edge_index.max()) + 1 if edge_index.numel() else 0
     check_node_ids(edge_index, num_nodes, name)
