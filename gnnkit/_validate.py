@@ -31,7 +31,8 @@ def as_matrix(value, name: str = "A", *, square: bool = True) -> Tensor:
 
     Raises:
         TypeError: the value is not a matrix of numbers.
-        ValueError: ragged rows, not 2-D, not square (when ``square``), NaN or infinity.
+        ValueError: ragged rows, not 2-D, not square or empty (when ``square``), NaN or
+            infinity.
     """
     if is_torch_sparse(value):
         value = value.to_dense()
@@ -54,6 +55,11 @@ def as_matrix(value, name: str = "A", *, square: bool = True) -> Tensor:
         raise ValueError(
             f"{name} must be square (n x n), got shape {tuple(tensor.shape)}; "
             "an adjacency or Laplacian matrix has one row and one column per node."
+        )
+    if square and tensor.size(0) == 0:
+        raise ValueError(
+            f"{name} is empty (0 x 0); a graph needs at least one node, so the matrix needs at "
+            "least one row."
         )
     if tensor.is_floating_point() and not torch.isfinite(tensor).all():
         bad = torch.nonzero(~torch.isfinite(tensor))[0].tolist()

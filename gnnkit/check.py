@@ -231,6 +231,9 @@ def _parse(M, name: str, problems: list[str], *, square: bool) -> tuple[Tensor |
     except (TypeError, ValueError) as error:
         problems.append(str(error))
         return None, True
+    if matrix.numel() == 0:
+        problems.append(f"{name} is empty: write one row per node, e.g. [[0, 1], [1, 0]].")
+        return None, True
     if square and matrix.size(0) != matrix.size(1):
         rows, cols = matrix.shape
         problems.append(

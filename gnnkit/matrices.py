@@ -68,6 +68,11 @@ def adjacency(
                 [0, 1, 0]])
     """
     graph = _to_graph(graph_like, num_nodes, directed=directed, one_indexed=one_indexed)
+    if graph.num_nodes == 0:
+        raise ValueError(
+            "graph_like has no nodes; an edge list without edges needs num_nodes (e.g. "
+            "adjacency([], num_nodes=3) gives a 3 x 3 zero matrix)."
+        )
     graph = graph.coalesce()
     if sparse:
         n = graph.num_nodes

@@ -193,3 +193,9 @@ def test_bad_reference_raises():
         check_matrix(A1, [[0, 1], [1]])
     with pytest.raises(TypeError):
         check_adjacency(A1, expected="A")
+
+
+def test_an_empty_matrix_is_a_problem():
+    report = check_adjacency([])
+    assert not report.ok and "empty" in report.problems[0]
+    assert not check_laplacian([[]]).ok

@@ -303,3 +303,13 @@ def test_bad_input_raises_a_clear_error(call, error, words):
         call()
     assert not isinstance(info.value, IndexError)
     assert words in str(info.value)
+
+
+def test_empty_graphs_are_explained():
+    with pytest.raises(ValueError, match="no nodes"):
+        adjacency([])
+    for function in (degree_matrix, inverse_degree_matrix, laplacian):
+        with pytest.raises(ValueError, match="empty"):
+            function([])
+    with pytest.raises(ValueError, match="empty"):
+        matrix_power(torch.zeros(0, 0, dtype=torch.long), 2)
