@@ -7,17 +7,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from homework_answers import A1, A1_SQUARED, D1, L1
 
 from gnnkit.cli import COMMANDS, main
 
 ROOT = Path(__file__).resolve().parents[1]
 
-A1 = [[0, 1, 1, 0, 1], [1, 0, 1, 0, 0], [1, 1, 0, 1, 0], [0, 0, 1, 0, 0], [1, 0, 0, 0, 0]]
-A1_SQUARED = [[3, 1, 1, 1, 0], [1, 2, 1, 1, 1], [1, 1, 3, 0, 1], [1, 1, 0, 1, 0],
-              [0, 1, 1, 0, 1]]
-D1 = [[3, 0, 0, 0, 0], [0, 2, 0, 0, 0], [0, 0, 3, 0, 0], [0, 0, 0, 1, 0], [0, 0, 0, 0, 1]]
-L1 = [[3, -1, -1, 0, -1], [-1, 2, -1, 0, 0], [-1, -1, 3, -1, 0], [0, 0, -1, 1, 0],
-      [-1, 0, 0, 0, 1]]
 RIGHT = {"A": A1, "A^2": A1_SQUARED, "D": D1, "L": L1}
 
 
@@ -147,6 +142,7 @@ def test_malformed_answer_matrix_is_a_wrong_answer(capsys, tmp_path):
         (lambda tmp: ["matrices", _write(tmp, "g.txt", "0 1\n"), "--one-indexed"], "g.txt:1"),
         (lambda tmp: ["matrices", _write(tmp, "g.txt", "1 2 3\n")], "two node ids"),
         (lambda tmp: ["matrices", _write(tmp, "g.txt", "0 1\n"), "--homework", "2"], "not both"),
+        (lambda tmp: ["matrices", _write(tmp, "g.txt", "# nothing\n")], "lists no nodes"),
     ],
 )
 def test_unusable_input_exit_2(capsys, tmp_path, setup, words):

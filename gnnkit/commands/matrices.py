@@ -144,6 +144,8 @@ def _load(args) -> tuple[Graph, str, int]:
         raise UsageError(f"cannot read graph file {args.graph!r}: {error}") from None
     except ValueError as error:
         raise UsageError(str(error)) from None
+    if graph.num_nodes == 0:
+        raise UsageError(f"graph file {args.graph!r} lists no nodes; write one 'u v' per line.")
     return graph, args.graph, 1 if args.one_indexed else 0
 
 
