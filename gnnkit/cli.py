@@ -11,6 +11,8 @@ import argparse
 import importlib
 import sys
 
+from .commands import UsageError
+
 #: Names of the command modules under ``gnnkit.commands``, in the order ``--help`` lists them.
 COMMANDS = ("matrices", "train")
 
@@ -44,7 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
-    return int(modules[args.command].run(args))
+    try:
+        return int(modules[args.command].run(args))
+    except UsageError as error:
+        print(f"gnnkit {args.command}: error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

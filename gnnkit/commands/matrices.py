@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sys
 
 import torch
 
@@ -22,6 +21,7 @@ from ..check import CheckReport, check_adjacency, check_laplacian, check_matrix
 from ..graph import Graph
 from ..io import HOMEWORK_GRAPHS, load_graph
 from ..matrices import adjacency, degree_matrix, laplacian, matrix_power
+from . import UsageError
 
 NAME = "matrices"
 _POWER_KEY = re.compile(r"^A\^(\d+)$")
@@ -30,10 +30,6 @@ _LAPLACIAN_TITLES = {
     "sym": "L = I - D^-1/2 A D^-1/2 (symmetric normalised Laplacian)",
     "rw": "L = I - D^-1 A (random-walk normalised Laplacian)",
 }
-
-
-class UsageError(Exception):
-    """Input that cannot be used: reported as one line on stderr, exit status 2."""
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -75,12 +71,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        graph, description, one_based = _load(args)
-        answers = _load_answers(args.check) if args.check else None
-    except UsageError as error:
-        print(f"gnnkit {NAME}: error: {error}", file=sys.stderr)
-        return 2
+    graph, description, one_based = _load(args)
+    answers = _load_answers(args.check) if args.check else None
     A = adjacency(graph)
     normalization = None if args.laplacian == "none" else args.laplacian
     labels = [str(k + one_based) for k in range(graph.num_nodes)]

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import pickle
-import sys
 import time
 from pathlib import Path
 
@@ -26,13 +25,10 @@ from ..datasets import load_dataset
 from ..graph import Graph
 from ..models import MODELS
 from ..train import summarize, train_node_classifier
+from . import UsageError
 
 NAME = "train"
 DATASETS = ("karate", "cora", "citeseer", "pubmed")
-
-
-class UsageError(Exception):
-    """Input that cannot be used: reported as one line on stderr, exit status 2."""
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -84,12 +80,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        _check_numbers(args)
-        dataset = _load(args)
-    except UsageError as error:
-        print(f"gnnkit {NAME}: error: {error}", file=sys.stderr)
-        return 2
+    _check_numbers(args)
+    dataset = _load(args)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
 
