@@ -219,11 +219,21 @@ def spmm_bytes(num_nodes: int, num_edges: int, features: int, index_bytes: int =
             + num_nodes * features * feature_bytes + (num_nodes + 1) * 8)
 
 
-def copy_bandwidth(num_bytes: int, repeats: int, device: str) -> tuple[float, int]:
-    """Median seconds of ``dst.copy_(src)`` for float32 tensors of ``num_bytes``, and the bytes
-    moved per copy (read + write = 2 x size). Both tensors are touched once beforehand."""
+def copy_step(num_bytes: int, device: str) -> tuple[Callable[[], object], int]:
+    """``dst.copy_(src)`` for float32 tensors of ``num_bytes``, and the bytes it moves
+    (read + write = 2 x size). Both tensors are touched once beforehand."""
     src = torch.randn(num_bytes // 4, device=device)
     dst = torch.empty_like(src)
     dst.copy_(src)
-    seconds = median([time_once(lambda: dst.copy_(src), device) for _ in range(repeats)])
-    return seconds, 2 * src.numel() * src.element_size()
+    return (lambda: dst.copy_(src)), 2 * src.numel() * src.element_size()
+
+
+def interleaved_seconds(steps: dict[str, Callable[[], object]], repeats: int,
+                        device: str) -> dict[str, list[float]]:
+    """Seconds of each step over ``repeats`` rounds, every round running each step once, so
+    that a burst of machine noise falls on all of them rather than on one."""
+    seconds: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(repeats):
+        for name, step in steps.items():
+            seconds[name].append(time_once(step, device))
+    return seconds

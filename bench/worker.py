@@ -161,14 +161,15 @@ def run_memory(args) -> None:
 
 
 def run_bandwidth(args) -> None:
-    """``spmm(graph, values, x)`` forward with 64 features, next to ``dst.copy_(src)``."""
+    """``spmm(graph, values, x)`` forward with 64 features, next to ``dst.copy_(src)``, the two
+    timed in alternation; the ratio is the median over rounds of (spmm GB/s) / (copy GB/s)."""
     import torch
 
     from gnnkit import Graph
     from gnnkit.ops import spmm
 
     from .cases import BANDWIDTH_FEATURES, parse_size
-    from .measure import copy_bandwidth, median, spmm_bytes, time_once
+    from .measure import copy_step, interleaved_seconds, median, spmm_bytes
 
     size = parse_size(args.size)
     generator = torch.Generator().manual_seed(args.seed)
@@ -183,17 +184,21 @@ def run_bandwidth(args) -> None:
         with torch.no_grad():
             return spmm(graph, values, x)
 
+    copy, copy_moved = copy_step(args.copy_mb * 2**20, args.device)
     for _ in range(max(1, args.warmup)):
         forward()
-    seconds = median([time_once(forward, args.device) for _ in range(args.repeats)])
+        copy()
+    seconds = interleaved_seconds({"spmm": forward, "copy": copy}, args.repeats, args.device)
     moved = spmm_bytes(size.num_nodes, size.num_edges, BANDWIDTH_FEATURES,
                        index_bytes=graph.csr[1].element_size(),
                        value_bytes=values.element_size())
-    copy_seconds, copy_moved = copy_bandwidth(args.copy_mb * 2**20, args.repeats, args.device)
+    spmm_s, copy_s = median(seconds["spmm"]), median(seconds["copy"])
+    ratios = [(moved / s) / (copy_moved / c) for s, c in zip(seconds["spmm"], seconds["copy"])]
     emit("bandwidth", size=size.name, num_nodes=size.num_nodes, num_edges=size.num_edges,
-         features=BANDWIDTH_FEATURES, spmm_ms=1e3 * seconds, spmm_bytes=moved,
-         spmm_gbps=moved / seconds / 1e9, copy_ms=1e3 * copy_seconds, copy_bytes=copy_moved,
-         copy_gbps=copy_moved / copy_seconds / 1e9)
+         features=BANDWIDTH_FEATURES, spmm_ms=1e3 * spmm_s, spmm_bytes=moved,
+         spmm_gbps=moved / spmm_s / 1e9, copy_ms=1e3 * copy_s, copy_bytes=copy_moved,
+         copy_gbps=copy_moved / copy_s / 1e9, ratio=median(ratios),
+         ratio_low=min(ratios), ratio_high=max(ratios), rounds=len(ratios))
 
 
 def run_limit(args) -> None:

@@ -8,6 +8,14 @@ from torch import Tensor
 from ..graph import Graph, sparse_csr
 
 
+def _csr_matmul(rowptr: Tensor, col: Tensor, values: Tensor, num_nodes: int, dense: Tensor) -> Tensor:
+    """[N, N] CSR (rowptr, col, values) @ dense [N, F] -> [N, F], written straight into a new
+    output: ``addmm`` with ``beta=0`` ignores the uninitialised input (NaN included), so the
+    product skips the zero fill and the extra output copy that ``A @ dense`` makes."""
+    out = dense.new_empty(num_nodes, dense.shape[1])
+    return torch.addmm(out, sparse_csr(rowptr, col, values, num_nodes), dense, beta=0, out=out)
+
+
 class _SparseDenseMatMul(torch.autograd.Function):
     """out = A @ x for A [N, N] with ``A[i, j] = values[k]`` for the k-th CSR edge j -> i.
 
@@ -21,7 +29,7 @@ class _SparseDenseMatMul(torch.autograd.Function):
         rowptr, col, _ = graph.csr
         ctx.graph = graph
         ctx.save_for_backward(values, x if ctx.needs_input_grad[0] else None)
-        return sparse_csr(rowptr, col, values, graph.num_nodes) @ x
+        return _csr_matmul(rowptr, col, values, graph.num_nodes, x)
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
@@ -35,8 +43,7 @@ class _SparseDenseMatMul(torch.autograd.Function):
             grad_values = torch.sparse.sampled_addmm(pattern, grad_out, x.t(), beta=0.0).values()
         if ctx.needs_input_grad[1]:
             colptr, row, csr_to_csc = graph.csc
-            transpose = sparse_csr(colptr, row, values[csr_to_csc], graph.num_nodes)
-            grad_x = transpose @ grad_out
+            grad_x = _csr_matmul(colptr, row, values[csr_to_csc], graph.num_nodes, grad_out)
         return grad_values, grad_x, None
 
 
