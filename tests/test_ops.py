@@ -45,6 +45,23 @@ def test_spmm_matches_dense_product_with_duplicates_and_isolated_nodes():
     torch.testing.assert_close(spmm(graph, None, x), graph.to_dense(torch.float64) @ x)
 
 
+def test_spmm_ignores_what_its_output_buffer_held(monkeypatch):
+    # spmm writes into an uninitialised buffer; hand it NaN-filled ones to show that rows of
+    # isolated nodes still come out 0 and nothing of the old contents leaks, forward and backward.
+    def nan_filled(tensor, *size, **kwargs):
+        shape = size[0] if len(size) == 1 and not isinstance(size[0], int) else size
+        return torch.full(shape, float("nan"), dtype=tensor.dtype, device=tensor.device)
+
+    monkeypatch.setattr(torch.Tensor, "new_empty", nan_filled)
+    graph = Graph(random_graph(30, 90, seed=4, unique=False), 40)  # nodes 30.. isolated
+    adjacency = graph.to_dense(torch.float64)
+    x = torch.randn(40, 8, dtype=torch.float64, requires_grad=True)
+    out = spmm(graph, None, x)
+    torch.testing.assert_close(out, adjacency @ x.detach())
+    (grad,) = torch.autograd.grad(out, x, torch.ones_like(out))
+    torch.testing.assert_close(grad, adjacency.t() @ torch.ones(40, 8, dtype=torch.float64))
+
+
 def test_spmm_gradcheck():
     graph = Graph(random_graph(10, 30, seed=3, unique=False), 11)
     values = torch.rand(graph.num_edges, dtype=torch.float64, requires_grad=True)
