@@ -61,7 +61,7 @@ FULL_PLAN = {
     "mean": ("cora-sized", "50k-500k", "100k-1M", "large"),
     "median": ("cora-sized", "50k-500k"),
     "gat": ("cora-sized", "100k-1M", "large"),
-    "bandwidth": ("100k-1M",),
+    "bandwidth": ("100k-1M", "large"),
 }
 QUICK_PLAN = {case: ("tiny",) for case in ("mean", "median", "gat", "bandwidth")}
 

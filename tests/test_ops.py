@@ -1,6 +1,7 @@
 """The sparse primitives against dense / loop references, and gradcheck of each custom
 autograd function in float64."""
 
+import pytest
 import torch
 from conftest import random_graph
 
@@ -46,8 +47,9 @@ def test_spmm_matches_dense_product_with_duplicates_and_isolated_nodes():
 
 
 def test_spmm_ignores_what_its_output_buffer_held(monkeypatch):
-    # spmm writes into an uninitialised buffer; hand it NaN-filled ones to show that rows of
-    # isolated nodes still come out 0 and nothing of the old contents leaks, forward and backward.
+    # The sparse-product path (float64 here; also CUDA) writes into an uninitialised buffer;
+    # hand it NaN-filled ones to show that rows of isolated nodes still come out 0 and nothing
+    # of the old contents leaks, forward and backward.
     def nan_filled(tensor, *size, **kwargs):
         shape = size[0] if len(size) == 1 and not isinstance(size[0], int) else size
         return torch.full(shape, float("nan"), dtype=tensor.dtype, device=tensor.device)
@@ -60,6 +62,45 @@ def test_spmm_ignores_what_its_output_buffer_held(monkeypatch):
     torch.testing.assert_close(out, adjacency @ x.detach())
     (grad,) = torch.autograd.grad(out, x, torch.ones_like(out))
     torch.testing.assert_close(grad, adjacency.t() @ torch.ones(40, 8, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(torch.float32, 1e-5), (torch.float16, 2e-2),
+                                              (torch.bfloat16, 1e-1)])
+def test_spmm_gather_sum_path_matches_float64_reference(dtype, tolerance):
+    # float32/16 on CPU take the embedding_bag path; compare it, forward and backward, with
+    # the float64 dense product (duplicate edges, isolated first/middle/last nodes).
+    edge_index = random_graph(60, 400, seed=5, unique=False) + 1  # nodes 0 and 61.. isolated
+    edge_index[edge_index == 30] = 31  # node 30 isolated too
+    graph = Graph(edge_index, 64)
+    values = torch.rand(graph.num_edges, dtype=torch.float64)
+    x = torch.randn(64, 24, dtype=torch.float64)
+    adjacency = dense_weighted_adjacency(graph, values)
+    scale = 1 + (adjacency @ x).abs().max().item()
+    out = spmm(graph, values.to(dtype), x.to(dtype))
+    assert out.dtype == dtype
+    torch.testing.assert_close(out.double(), adjacency @ x, rtol=0, atol=tolerance * scale)
+    assert torch.equal(out[[0, 30, 61, 62, 63]], torch.zeros(5, 24, dtype=dtype))
+    if dtype == torch.float32:
+        values32 = values.float().requires_grad_()
+        x32 = x.float().requires_grad_()
+        grad_out = torch.randn(64, 24)
+        spmm(graph, values32, x32).backward(grad_out)
+        torch.testing.assert_close(x32.grad.double(), adjacency.t() @ grad_out.double(),
+                                   rtol=1e-5, atol=1e-5)
+        rowptr, col, _ = graph.csr
+        target = torch.repeat_interleave(torch.arange(64), rowptr.diff())
+        expected = (grad_out.double()[target] * x[col]).sum(1)
+        torch.testing.assert_close(values32.grad.double(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_spmm_rejects_mismatched_shapes():
+    graph = Graph(random_graph(5, 8, seed=6), 5)
+    with pytest.raises(ValueError, match=r"x must have shape \[num_nodes, F\] = \[5, F\]"):
+        spmm(graph, None, torch.randn(4, 3))
+    with pytest.raises(ValueError, match="values must be a"):
+        spmm(graph, torch.rand(graph.num_edges + 1), torch.randn(5, 3))
+    with pytest.raises(ValueError, match="dtype"):
+        spmm(graph, torch.rand(graph.num_edges, dtype=torch.float64), torch.randn(5, 3))
 
 
 def test_spmm_gradcheck():

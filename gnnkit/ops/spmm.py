@@ -3,15 +3,29 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from ..graph import Graph, sparse_csr
 
 
+# Dtypes for which torch's CPU embedding_bag has a fused gather-and-sum kernel; float64 has
+# none (it is several times slower there than the MKL product).
+_GATHER_SUM_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+
+
 def _csr_matmul(rowptr: Tensor, col: Tensor, values: Tensor, num_nodes: int, dense: Tensor) -> Tensor:
-    """[N, N] CSR (rowptr, col, values) @ dense [N, F] -> [N, F], written straight into a new
-    output: ``addmm`` with ``beta=0`` ignores the uninitialised input (NaN included), so the
-    product skips the zero fill and the extra output copy that ``A @ dense`` makes."""
+    """[N, N] CSR (rowptr, col, values) @ dense [N, F] -> [N, F].
+
+    Row i is ``sum_k values[k] * dense[col[k]]`` over ``rowptr[i] <= k < rowptr[i + 1]``: on CPU
+    for float32/16 that is exactly ``embedding_bag`` in sum mode with one bag per row, whose
+    kernel prefetches the gathered rows (about 4x faster than the sparse product at 100k nodes,
+    1M edges, 64 features). Otherwise a sparse ``addmm`` with ``beta=0`` writes straight into a
+    new output: it ignores the uninitialised input, so there is no zero fill or output copy.
+    """
+    if dense.device.type == "cpu" and dense.dtype in _GATHER_SUM_DTYPES:
+        return F.embedding_bag(col, dense, rowptr, mode="sum", per_sample_weights=values,
+                               include_last_offset=True)
     out = dense.new_empty(num_nodes, dense.shape[1])
     return torch.addmm(out, sparse_csr(rowptr, col, values, num_nodes), dense, beta=0, out=out)
 
@@ -59,8 +73,14 @@ def spmm(graph: Graph, values: Tensor | None, x: Tensor) -> Tensor:
         [N, F]: row i is ``sum_k values[k] * x[j_k]`` over the edges j_k -> i; 0 for a node
         with no incoming edge.
     """
+    if x.dim() != 2 or x.shape[0] != graph.num_nodes:
+        raise ValueError(f"x must have shape [num_nodes, F] = [{graph.num_nodes}, F]; "
+                         f"got {list(x.shape)}.")
     if values is None:
         values = torch.ones(graph.num_edges, dtype=x.dtype, device=x.device)
-    if graph.num_edges == 0:
-        return x * 0  # no edges: every row is an empty sum; keeps x in the autograd graph
+    elif values.shape != (graph.num_edges,) or values.dtype != x.dtype:
+        raise ValueError(f"values must be a [num_edges] = [{graph.num_edges}] tensor of x's dtype "
+                         f"{x.dtype}; got shape {list(values.shape)}, dtype {values.dtype}.")
+    if graph.num_edges == 0 or x.shape[1] == 0:
+        return x * 0  # every row is an empty sum (or has no columns); keeps x in autograd
     return _SparseDenseMatMul.apply(values, x.contiguous(), graph)
