@@ -10,7 +10,7 @@ from ..graph import Graph, sparse_csr
 
 
 # Dtypes for which torch's CPU embedding_bag has a fused gather-and-sum kernel; float64 has
-# none (it is several times slower there than the MKL product).
+# none (there it is about 3x slower than the MKL sparse product).
 _GATHER_SUM_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
 
@@ -20,9 +20,9 @@ def _csr_matmul(rowptr: Tensor, col: Tensor, values: Tensor, num_nodes: int,
 
     Row i is ``sum_k values[k] * dense[col[k]]`` over ``rowptr[i] <= k < rowptr[i + 1]``: on CPU
     for float32, float16 and bfloat16 that is exactly ``embedding_bag`` in sum mode with one bag
-    per row, whose kernel prefetches the gathered rows (float32, 64 features: 4x faster than the
-    sparse product at 100k nodes / 1M edges, 2.2x at 1M / 10M). Otherwise (float64, CUDA) a
-    sparse ``addmm`` with ``beta=0`` writes straight into a new output: it ignores the
+    per row, a fused gather-and-sum kernel built for embedding lookups and faster than the
+    sparse product (see the bandwidth rows of bench/results/cpu.md). Otherwise (float64, CUDA)
+    a sparse ``addmm`` with ``beta=0`` writes straight into a new output: it ignores the
     uninitialised input, so there is no zero fill or output copy.
     """
     if dense.device.type == "cpu" and dense.dtype in _GATHER_SUM_DTYPES:
