@@ -90,10 +90,10 @@ class GATConv(nn.Module):
         score_dst = (z * self.att_dst).sum(-1)
         scores = score_src.index_select(0, source) + score_dst.index_select(0, target)
         alpha = edge_softmax(F.leaky_relu(scores, self.negative_slope), graph)  # [E, H]
-        weights = F.dropout(alpha, self.dropout, self.training).t().contiguous()  # [H, E]
+        weights = F.dropout(alpha, self.dropout, self.training)  # [E, H]
 
         z_by_head = z.transpose(0, 1).contiguous().unbind(0)  # H x [N, C]
-        heads = [spmm(graph, w, z_k) for w, z_k in zip(weights.unbind(0), z_by_head)]
+        heads = [spmm(graph, w, z_k) for w, z_k in zip(weights.unbind(1), z_by_head)]
         out = torch.stack(heads, dim=1)  # [N, H, C]
         out = out.flatten(1) if self.concat else out.mean(dim=1)
         if self.bias is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from ..graph import Graph
 
@@ -30,12 +31,13 @@ class _EdgeSoftmax(torch.autograd.Function):
         return alpha
 
     @staticmethod
+    @once_differentiable  # the backward works in place; a second derivative is not supported
     def backward(ctx, grad_alpha: Tensor):
         (alpha,) = ctx.saved_tensors
         graph: Graph = ctx.graph
         weighted = alpha * grad_alpha
         row_sum = _segment_sum(weighted, graph.csr[0]).index_select(0, graph.csr_target)
-        return weighted - alpha * row_sum, None
+        return weighted.sub_(row_sum.mul_(alpha)), None  # in place: two [E, H] buffers fewer
 
 
 def edge_softmax(scores: Tensor, graph: Graph) -> Tensor:

@@ -45,7 +45,7 @@ class _SparseDenseMatMul(torch.autograd.Function):
         rowptr, col, _ = graph.csr
         ctx.graph = graph
         ctx.save_for_backward(values, x if ctx.needs_input_grad[0] else None)
-        return _csr_matmul(rowptr, col, values, graph.num_nodes, x)
+        return _csr_matmul(rowptr, col, values.contiguous(), graph.num_nodes, x)
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
@@ -55,7 +55,7 @@ class _SparseDenseMatMul(torch.autograd.Function):
         grad_values = grad_x = None
         if ctx.needs_input_grad[0]:
             rowptr, col, _ = graph.csr
-            pattern = sparse_csr(rowptr, col, values, graph.num_nodes)
+            pattern = sparse_csr(rowptr, col, values.contiguous(), graph.num_nodes)
             grad_values = torch.sparse.sampled_addmm(pattern, grad_out, x.t(), beta=0.0).values()
         if ctx.needs_input_grad[1]:
             colptr, row, csr_to_csc = graph.csc
