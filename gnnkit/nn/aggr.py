@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..ops import scatter, segment_median_index
+from ..ops import gather_per_feature, scatter, segment_median_index
 
 
 class Aggregation(nn.Module):
@@ -71,8 +71,9 @@ class MedianAggregation(Aggregation):
 
     For an even count d the lower median (the ``(d - 1) // 2``-th smallest) is taken, as
     ``torch.median`` does. The gradient of each output entry goes to the selected message.
-    The median has no matrix form: it is a selection inside each node's messages, done with
-    one batched ``kthvalue`` per distinct in-degree (see :func:`gnnkit.ops.segment_median_index`).
+    The median has no matrix form: it is a selection inside each node's messages, done per
+    distinct in-degree with a comparator network (``kthvalue`` above 64 messages), see
+    :func:`gnnkit.ops.segment_median_index`.
     """
 
     def reduce(self, x, index, dim_size):
@@ -84,13 +85,7 @@ class MedianAggregation(Aggregation):
         counts = torch.bincount(index, minlength=dim_size)
         rowptr = torch.zeros(dim_size + 1, dtype=torch.long, device=x.device)
         torch.cumsum(counts, 0, out=rowptr[1:])
-        return gather_rows(x, segment_median_index(x, rowptr, order))
-
-
-def gather_rows(x: Tensor, rows: Tensor) -> Tensor:
-    """out[i, f] = x[rows[i, f], f], and 0 where ``rows[i, f] == x.size(0)`` (padding)."""
-    padded = torch.cat([x, x.new_zeros(1, x.size(1))])
-    return torch.gather(padded, 0, rows)
+        return gather_per_feature(x, segment_median_index(x, rowptr, order))
 
 
 AGGREGATIONS = {

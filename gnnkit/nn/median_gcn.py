@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
-from ..ops import segment_median_index
+from ..ops import gather_per_feature, segment_median_index
 from ._inputs import check_features, graph_for
 from ._root_weight import RootWeightConv
-from .aggr import gather_rows
 
 
 class MedianGCNConv(RootWeightConv):
@@ -33,6 +33,6 @@ class MedianGCNConv(RootWeightConv):
         check_features(x, self.in_features)
         graph = graph_for(graph, x)
         rowptr, source, _ = graph.csr
-        median = gather_rows(x, segment_median_index(x.detach(), rowptr, source))
-        out = median @ self.W.t() + x @ self.B.t()
+        median = gather_per_feature(x, segment_median_index(x.detach(), rowptr, source))
+        out = torch.addmm(x @ self.B.t(), median, self.W.t())
         return self.add_bias(out)

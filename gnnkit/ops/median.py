@@ -6,6 +6,7 @@ from functools import cache
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 #: Segments of up to this many entries use a selection network, longer ones ``kthvalue``.
 NETWORK_MAX_DEGREE = 64
@@ -33,8 +34,9 @@ def segment_median_index(x: Tensor, rowptr: Tensor, source: Tensor) -> Tensor:
         source: [E] row of ``x`` for each segment entry.
 
     Returns:
-        [N, F] long indices into ``x`` (or ``x.size(0)`` for empty segments). Gathering with them
-        (``torch.gather``) gives the medians and sends each gradient to the selected element.
+        [N, F] long indices into ``x`` (or ``x.size(0)`` for empty segments).
+        :func:`gather_per_feature` with them gives the medians and sends each gradient to the
+        selected element.
 
     Raises:
         ValueError: ``x`` contains NaN.
@@ -63,6 +65,45 @@ def segment_median_index(x: Tensor, rowptr: Tensor, source: Tensor) -> Tensor:
     return result
 
 
+class _GatherPerFeature(torch.autograd.Function):
+    """out[i, f] = x[rows[i, f], f], and 0 where ``rows[i, f] == M`` (the padding row).
+
+    Forward: one flat ``take`` at positions ``rows * F + f`` of x with a zero row appended.
+    Backward: grad_x[r, f] = sum of grad_out[i, f] over the (i, f) with rows[i, f] = r, one
+    weighted ``bincount`` over those positions. Saves only the [N, F] positions.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, rows: Tensor) -> Tensor:
+        num_rows, num_features = x.shape
+        positions = torch.arange(num_features, device=x.device).add(rows, alpha=num_features)
+        padded = torch.cat([x, x.new_zeros(1, num_features)])
+        ctx.save_for_backward(positions)
+        ctx.num_rows = num_rows
+        return padded.view(-1).take(positions)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out: Tensor):
+        (positions,) = ctx.saved_tensors
+        num_features = grad_out.size(1)
+        size = ctx.num_rows * num_features
+        weights = grad_out.reshape(-1)
+        if weights.dtype not in (torch.float32, torch.float64):  # bincount sums in these only
+            weights = weights.float()
+        sums = torch.bincount(positions.view(-1), weights=weights, minlength=size + num_features)
+        return sums[:size].view(ctx.num_rows, num_features).to(grad_out.dtype), None
+
+
+def gather_per_feature(x: Tensor, rows: Tensor) -> Tensor:
+    """out[i, f] = x[rows[i, f], f] for x [M, F] and rows [N, F] in 0..M, where ``rows == M``
+    (an empty segment of :func:`segment_median_index`) gives 0. The gradient of each output
+    entry goes to the element it was taken from."""
+    if rows.numel() == 0:
+        return x.new_zeros(rows.shape)
+    return _GatherPerFeature.apply(x.contiguous(), rows)
+
+
 def _median_position(values: Tensor) -> Tensor:
     """For values [d, n, F]: the index along dim 0 of the lower median of each column."""
     degree = values.size(0)
@@ -76,10 +117,11 @@ def _median_position(values: Tensor) -> Tensor:
         if keep_high:
             wires[high] = torch.maximum(smaller, larger)
     median = wires[(degree - 1) // 2]
-    position = torch.zeros(median.shape, dtype=torch.long, device=values.device)
-    for slot in range(degree - 1, 0, -1):  # the first slot that holds the median value
-        position.masked_fill_(values[slot] == median, slot)
-    return position
+    # A slot that holds the median value (the last one, where values tie): slot numbers where
+    # equal, 0 elsewhere, then the largest per column; degree <= 64 fits in uint8.
+    slots = torch.arange(degree, dtype=torch.uint8, device=values.device).view(-1, 1, 1)
+    holds_median = (values == median).view(torch.uint8).mul_(slots)
+    return holds_median.amax(0).long()
 
 
 @cache
