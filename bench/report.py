@@ -165,9 +165,8 @@ BANDWIDTH_NOTE = (
     "spmm bytes = E x (index + value bytes) + E x F x 4 (gathered rows) + N x F x 4 (output) "
     "+ (N + 1) x 8 (row pointer); copy bytes = 2 x tensor size. spmm and the copy run in "
     "alternation; spmm/copy is the median over rounds of the two bandwidths' ratio, range its "
-    "lowest and highest. Rows of x that stay in cache "
-    "are counted as moved again, so a ratio above 1 is possible on a graph whose features "
-    "fit in cache."
+    "lowest and highest. Rows of x that stay in cache are counted as moved again, so a ratio "
+    "above 1 is possible on a graph whose features fit in cache."
 )
 
 
