@@ -227,13 +227,3 @@ def copy_step(num_bytes: int, device: str) -> tuple[Callable[[], object], int]:
     dst.copy_(src)
     return (lambda: dst.copy_(src)), 2 * src.numel() * src.element_size()
 
-
-def interleaved_seconds(steps: dict[str, Callable[[], object]], repeats: int,
-                        device: str) -> dict[str, list[float]]:
-    """Seconds of each step over ``repeats`` rounds, every round running each step once, so
-    that a burst of machine noise falls on all of them rather than on one."""
-    seconds: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(repeats):
-        for name, step in steps.items():
-            seconds[name].append(time_once(step, device))
-    return seconds

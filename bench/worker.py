@@ -175,7 +175,7 @@ def run_bandwidth(args) -> None:
     from gnnkit.ops import spmm
 
     from .cases import BANDWIDTH_FEATURES, parse_size
-    from .measure import copy_step, interleaved_seconds, median, spmm_bytes
+    from .measure import copy_step, interleaved_times, median, spmm_bytes
 
     size = parse_size(args.size)
     generator = torch.Generator().manual_seed(args.seed)
@@ -194,7 +194,8 @@ def run_bandwidth(args) -> None:
     for _ in range(max(1, args.warmup)):
         forward()
         copy()
-    seconds = interleaved_seconds({"spmm": forward, "copy": copy}, args.repeats, args.device)
+    seconds = interleaved_times({"spmm": forward, "copy": copy},
+                                {"spmm": args.repeats, "copy": args.repeats}, args.device)
     moved = spmm_bytes(size.num_nodes, size.num_edges, BANDWIDTH_FEATURES,
                        index_bytes=graph.csr[1].element_size(),
                        value_bytes=values.element_size())
