@@ -154,12 +154,12 @@ class Graph:
         if "csr" in self.__dict__:
             rowptr = self.csr[0]
             return rowptr[1:] - rowptr[:-1]
-        return torch.bincount(self.target, minlength=self.num_nodes)
+        return _count_per_node(self.target, self.num_nodes)
 
     @cached_tensor
     def out_degree(self) -> Tensor:
         """[N] long: number of edges leaving each node (column sums of A)."""
-        return torch.bincount(self.csr[1], minlength=self.num_nodes)
+        return _count_per_node(self.csr[1], self.num_nodes)
 
     # ------------------------------------------------------------------ sparse layouts
     @cached_tensor
@@ -194,6 +194,16 @@ class Graph:
         _, col, _ = self.csr
         csr_to_csc = _argsort_pairs(col, self.csr_target, self.num_nodes)
         return _pointer(self.out_degree), self.csr_target[csr_to_csc], csr_to_csc
+
+    @cached_tensor
+    def nodes_by_in_degree(self) -> tuple[tuple[int, Tensor], ...]:
+        """``((d, nodes with in-degree d), ...)`` for every in-degree d > 0 that occurs,
+        ascending: the groups that a median selects in together."""
+        degrees = self.in_degree
+        return tuple(
+            (degree, torch.nonzero(degrees == degree).view(-1))
+            for degree in torch.unique(degrees).tolist() if degree > 0
+        )
 
     @cached_tensor
     def reverse(self) -> Graph:
@@ -558,6 +568,13 @@ def _argsort_pairs(major: Tensor, minor: Tensor, num_nodes: int) -> Tensor:
         return torch.argsort(major * max(num_nodes, 1) + minor, stable=True)
     order = torch.argsort(minor, stable=True)
     return order[torch.argsort(major[order], stable=True)]
+
+
+def _count_per_node(ids: Tensor, num_nodes: int) -> Tensor:
+    """[N] long: how often each node id occurs in ``ids`` (``bincount`` with a fixed output
+    size, so ``torch.compile`` traces it without a graph break)."""
+    counts = torch.zeros(num_nodes, dtype=torch.long, device=ids.device)
+    return counts.index_add_(0, ids, torch.ones_like(ids))
 
 
 def _pointer(counts: Tensor) -> Tensor:

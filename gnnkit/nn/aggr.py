@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from ..graph import Graph
 from ..ops import scatter
-from ..ops.median import gather_per_feature, segment_median_index
+from ..ops.median import _median_rows, gather_per_feature, segment_median_index
 from ..ops.scatter import check_index
 
 
@@ -82,11 +82,12 @@ class MedianAggregation(Aggregation):
             rowptr, _, order = graph.csr
             if order is None:
                 order = torch.arange(x.size(0), device=x.device)
-        else:
-            order = torch.argsort(index, stable=True)
-            counts = torch.bincount(index, minlength=dim_size)
-            rowptr = torch.zeros(dim_size + 1, dtype=torch.long, device=x.device)
-            torch.cumsum(counts, 0, out=rowptr[1:])
+            rows = _median_rows(rowptr, order, x.detach(), graph.nodes_by_in_degree)
+            return gather_per_feature(rows, x)
+        order = torch.argsort(index, stable=True)
+        counts = torch.bincount(index, minlength=dim_size)
+        rowptr = torch.zeros(dim_size + 1, dtype=torch.long, device=x.device)
+        torch.cumsum(counts, 0, out=rowptr[1:])
         return gather_per_feature(segment_median_index(rowptr, order, x.detach()), x)
 
 

@@ -32,7 +32,7 @@ def segment_median(graph: Graph, x: Tensor) -> Tensor:
     if x.numel() == 0:
         return x * 0
     rowptr, col, _ = graph.csr
-    rows = _median_rows(rowptr, col, x.detach())
+    rows = _median_rows(rowptr, col, x.detach(), graph.nodes_by_in_degree)
     return _GatherPerFeature.apply(x.contiguous(), rows)
 
 
@@ -65,25 +65,27 @@ def segment_median_index(rowptr: Tensor, source: Tensor, x: Tensor) -> Tensor:
         ValueError: ``x`` contains NaN.
     """
     _check_segments(rowptr, source, x)
-    return _median_rows(rowptr.long(), source.long(), x)
+    counts = rowptr[1:] - rowptr[:-1]
+    groups = tuple(
+        (degree, torch.nonzero(counts == degree).view(-1))
+        for degree in torch.unique(counts).tolist() if degree > 0
+    )
+    return _median_rows(rowptr.long(), source.long(), x, groups)
 
 
-def _median_rows(rowptr: Tensor, source: Tensor, x: Tensor) -> Tensor:
-    """:func:`segment_median_index` on trusted arguments."""
+def _median_rows(rowptr: Tensor, source: Tensor, x: Tensor, groups) -> Tensor:
+    """:func:`segment_median_index` on trusted arguments; ``groups`` as
+    :attr:`gnnkit.Graph.nodes_by_in_degree` (the segments of each length d > 0)."""
     if x.is_floating_point() and torch.isnan(x).any():
         raise ValueError(
             "x contains NaN, which has no place in an order, so the median is undefined; "
             "replace or drop the NaN features first."
         )
-    counts = rowptr[1:] - rowptr[:-1]
     num_features = x.size(1)
     result = torch.full(
-        (counts.numel(), num_features), x.size(0), dtype=torch.long, device=x.device
+        (rowptr.numel() - 1, num_features), x.size(0), dtype=torch.long, device=x.device
     )
-    for degree in torch.unique(counts).tolist():
-        if degree == 0:
-            continue
-        nodes_of_degree = torch.nonzero(counts == degree).view(-1)
+    for degree, nodes_of_degree in groups:
         block = max(1, BLOCK_VALUES // (degree * max(num_features, 1)))
         for nodes in nodes_of_degree.split(block):
             slots = rowptr[nodes].unsqueeze(0) + torch.arange(degree, device=x.device)[:, None]

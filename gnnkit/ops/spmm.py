@@ -107,7 +107,15 @@ def spmm(graph: Graph, values: Tensor | None, x: Tensor) -> Tensor:
     values = check_edge_values(values, graph, x, "values")
     if graph.num_edges == 0 or x.shape[1] == 0:
         return x * 0  # every row is an empty sum (or has no columns); keeps x in autograd
+    _prepare_backward(graph, x)
     return _SpMM.apply(values.contiguous(), x.contiguous(), graph)
+
+
+def _prepare_backward(graph: Graph, x: Tensor) -> None:
+    """Fill the Graph's transpose cache before the autograd function runs, not inside its
+    backward (where ``torch.compile`` cannot record a cache write)."""
+    if torch.is_grad_enabled() and x.requires_grad:
+        graph.reverse  # noqa: B018 - computed and cached
 
 
 class _MultiHeadSpMM(torch.autograd.Function):
@@ -166,6 +174,7 @@ def multi_head_spmm(graph: Graph, weights: Tensor, x: Tensor) -> Tensor:
     weights = check_edge_values(weights, graph, x, "weights", shape=tuple(weights.shape))
     if graph.num_edges == 0 or x.numel() == 0:
         return x * 0
+    _prepare_backward(graph, x)
     return _MultiHeadSpMM.apply(weights.contiguous(), x.contiguous(), graph)
 
 
