@@ -19,7 +19,7 @@ import sys
 from .commands import UsageError
 
 #: The command modules under ``gnnkit.commands``, in the order ``--help`` lists them.
-COMMANDS = ("matrices", "train")
+COMMANDS = ("matrices", "check_layer", "train")
 #: Exit statuses a shell gives for Ctrl-C (128 + SIGINT) and a closed pipe (128 + SIGPIPE).
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141

@@ -290,3 +290,85 @@ def test_python_m_gnnkit(tmp_path):
     assert result.returncode == 1, result.stderr
     assert "A is correct." in result.stdout and "D is wrong" in result.stdout
     assert "D has shape 1 x 1 but expected is 5 x 5" in result.stdout
+
+
+# ---------------------------------------------------------------------- check-layer
+STUDENT_LAYER = '''
+import torch
+from torch import nn
+
+
+class MeanGCN(nn.Module):
+    def __init__(self, in_features, out_features):
+        super().__init__()
+        self.W = nn.Parameter(torch.randn(out_features, in_features))
+        self.B = nn.Parameter(torch.randn(out_features, in_features))
+
+    def forward(self, x, edge_index):
+        source, target = edge_index[{source}], edge_index[{target}]
+        total = torch.zeros_like(x).index_add(0, target, x[source])
+        degree = torch.bincount(target, minlength=x.size(0)).clamp(min=1).to(x.dtype)
+        return (total / degree[:, None]) @ self.W.T + x @ self.B.T
+'''
+
+
+def student_file(tmp_path, text, name="layer.py"):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_check_layer_right_exit_0(capsys, tmp_path):
+    path = student_file(tmp_path, STUDENT_LAYER.format(source=0, target=1))
+    code, out, err = run(capsys, "check-layer", f"{path}:MeanGCN", "--kind", "mean-gcn")
+    assert code == 0 and err == ""
+    assert out.startswith("MeanGCN is a correct mean-gcn layer")
+
+
+def test_check_layer_wrong_exit_1(capsys, tmp_path):
+    path = student_file(tmp_path, STUDENT_LAYER.format(source=1, target=0))
+    code, out, _ = run(capsys, "check-layer", f"{path}:MeanGCN", "--kind", "mean-gcn")
+    assert code == 1
+    assert "MeanGCN is wrong: 1 problem:" in out
+    assert "It aggregates over the out-neighbours (A transposed)" in out
+
+
+def test_check_layer_parameter_names(capsys, tmp_path):
+    text = STUDENT_LAYER.format(source=0, target=1).replace("self.W", "self.weight")
+    path = student_file(tmp_path, text)
+    code, _, err = run(capsys, "check-layer", f"{path}:MeanGCN", "--kind", "mean-gcn")
+    assert code == 2 and "no tensor 'W'" in err and err.count("\n") == 1
+    code, out, _ = run(capsys, "check-layer", f"{path}:MeanGCN", "--kind", "mean-gcn",
+                       "--param", "W=weight")
+    assert code == 0, out
+
+
+@pytest.mark.parametrize(
+    "text, target, words",
+    [
+        ("import torch_scatterr\n", "Layer", ["failed to import:", "line 1, in <module>",
+                                             "No module named 'torch_scatterr'"]),
+        ("def f(:\n    pass\n", "Layer", ["failed to import:", "SyntaxError"]),
+        ("import torch\nclass Other(torch.nn.Module):\n    pass\n", "Layer",
+         ["has no class 'Layer' (its nn.Module classes: Other)"]),
+        ("x = 1\n", "", ["write the layer as FILE.py:ClassName"]),
+        ("x = 1\n", "x", ["layer must be an nn.Module class or instance, got int"]),
+    ],
+)
+def test_check_layer_bad_input_exit_2(capsys, tmp_path, text, target, words):
+    path = student_file(tmp_path, text)
+    code, out, err = run(capsys, "check-layer", f"{path}:{target}", "--kind", "gat")
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert err.startswith("gnnkit check-layer: error: ")
+    assert len(err.splitlines()) <= 8
+    for word in words:
+        assert word in err
+
+
+def test_check_layer_missing_file_and_bad_param(capsys, tmp_path):
+    code, _, err = run(capsys, "check-layer", f"{tmp_path}/none.py:X", "--kind", "gat")
+    assert code == 2 and "not found" in err
+    path = student_file(tmp_path, STUDENT_LAYER.format(source=0, target=1))
+    code, _, err = run(capsys, "check-layer", f"{path}:MeanGCN", "--kind", "mean-gcn",
+                       "--param", "W")
+    assert code == 2 and "ROLE=PATH" in err

@@ -2,6 +2,7 @@
 (:mod:`.layer`). Each returns a :class:`CheckReport` whose text says what is wrong."""
 
 from .entries import MalformedAnswerError, read_matrix
+from .layer import check_layer
 from .matrices import check_adjacency, check_laplacian, check_matrix
 from .report import CheckReport
 
@@ -10,6 +11,7 @@ __all__ = [
     "MalformedAnswerError",
     "check_adjacency",
     "check_laplacian",
+    "check_layer",
     "check_matrix",
     "read_matrix",
 ]
