@@ -119,11 +119,11 @@ def test_decimals_wrong_at_the_precision_written_are_wrong():
     four = [[round(v, 4) for v in row] for row in exact.tolist()]
     report = check_matrix(changed(four, (0, 1, -0.4083)), exact, "L")
     assert report.problems == [
-        "L[0, 1] = -0.4083 but expected -0.4082 to the 4 decimals written (exactly -0.408248)."
+        "L[0, 1] = -0.4083 but expected -0.4082 at 4 decimals (exactly -0.408248)."
     ]
     too_short = check_matrix(changed(four, (0, 1, -0.4)), exact, "L", one_indexed=True)
     assert too_short.problems == [
-        "L[1, 2] = -0.4 but expected -0.41 to the 2 decimals written (exactly -0.408248)."
+        "L[1, 2] = -0.4 but expected -0.41 at 2 decimals (exactly -0.408248)."
     ]
     assert not check_matrix([[0.5, 0.34]], [[1 / 2, 1 / 3]]).ok
     assert check_matrix([[0.5, 0.33]], [[1 / 2, 1 / 3]]).ok

@@ -147,7 +147,7 @@ def test_check_accepts_the_printed_normalised_laplacian(capsys, tmp_path):
     code, out, _ = run(capsys, "matrices", "--laplacian", "sym",
                        "--check", write_json(tmp_path, {"L": right}))
     assert code == 1
-    assert "L[2, 3] = -0.4083 but expected -0.4082 to the 4 decimals written" in out
+    assert "L[2, 3] = -0.4083 but expected -0.4082 at 4 decimals" in out
 
 
 def test_check_normalised_laplacian(capsys, tmp_path):

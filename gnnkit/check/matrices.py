@@ -218,8 +218,8 @@ class _Comparison:
         if self.exact:
             return f"{self.at(i, j)} = {fmt(got)} but expected {fmt(right)}."
         places = decimals_used(got)
-        return (f"{self.at(i, j)} = {fmt(got)} but expected {right:.{places}f} to the {places} "
-                f"decimals written (exactly {right:.6g}).")
+        return (f"{self.at(i, j)} = {fmt(got)} but expected {right:.{places}f} at {places} "
+                f"decimals (exactly {right:.6g}).")
 
 
 class _EdgeWords:
