@@ -172,6 +172,8 @@ def exact_matrix_power(A, n: int) -> list[list[int]]:
             f"exact_matrix_power needs an integer matrix A, got dtype {A.dtype}; use "
             "matrix_power(A, n) for a floating power."
         )
+    if _fits_int64(A.double().abs(), n):  # the fast int64 path is exact here
+        return matrix_power(A, n).tolist()
     size = A.size(0)
     identity = np.eye(size, dtype=np.int64).astype(object)
 

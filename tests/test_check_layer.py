@@ -361,6 +361,7 @@ def test_output_shape_and_non_tensor_output():
 
     report = gnnkit.check_layer(Nothing, "mean-gcn")
     assert "forward returned NoneType, not a tensor [N, out] on graph 1" in report.problems[0]
+    assert "not run: output shape (no output)." in report.notes
     assert "not run: output finite" in "\n".join(report.notes)
 
 

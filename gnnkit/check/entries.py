@@ -23,6 +23,7 @@ __all__ = [
     "Rows",
     "agrees",
     "decimals_used",
+    "decimals_written",
     "fmt",
     "is_whole",
     "read_matrix",

@@ -200,7 +200,8 @@ class _Check:
             self.problems.append(f"The output has shape {shapes[0]}"
                                  f"{f' and {len(shapes) - 1} more' if len(shapes) > 1 else ''}.")
         ran = bool(self.runs)
-        self.notes.append(f"{'passed' if ran and not shapes else 'FAILED'}: output shape [N, out].")
+        self.notes.append(f"{'passed' if not shapes else 'FAILED'}: output shape [N, out]."
+                          if ran or shapes else "not run: output shape (no output).")
         self.notes.append(f"{'passed' if finite else 'FAILED'}: output finite (no NaN or inf)."
                           if ran else "not run: output finite (no output).")
 
