@@ -327,6 +327,15 @@ def test_no_gradient_reaching_a_parameter_or_the_input():
 
     assert "No gradient reaches x" in gnnkit.check_layer(DetachedInput, "mean-gcn").problems[0]
 
+    class NoGraph(MeanGCN):
+        def forward(self, x, edge_index):
+            with torch.no_grad():
+                return super().forward(x, edge_index)
+
+    report = gnnkit.check_layer(NoGraph, "mean-gcn")
+    assert [p.split(":")[0] for p in report.problems] == [
+        "No gradient reaches x", "No gradient reaches W", "No gradient reaches B"]
+
 
 def test_wrong_gradient_with_a_right_output():
     class Frozen(torch.autograd.Function):
@@ -378,6 +387,18 @@ def test_order_of_the_edges_must_not_matter():
 
     report = gnnkit.check_layer(FirstEdgeOnly, "mean-gcn")
     assert any("put in another order" in p for p in report.problems)
+
+
+def test_state_kept_between_calls_is_named():
+    class Cached(MeanGCN):
+        def forward(self, x, edge_index):
+            if not hasattr(self, "cached"):
+                self.cached = edge_index  # the first graph, kept for every later call
+            return super().forward(x, self.cached)
+
+    report = gnnkit.check_layer(Cached, "mean-gcn")
+    assert any(p.startswith("The layer keeps state between calls") for p in report.problems)
+    assert not any("keeps state" in p for p in gnnkit.check_layer(MeanGCN, "mean-gcn").problems)
 
 
 def test_changing_the_input_in_place_is_named():

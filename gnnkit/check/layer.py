@@ -107,8 +107,13 @@ class _Check:
         self._outputs(builds)
         if self.runs:
             self._compare()
-            self._edge_order()
-            self._gradients()
+            finite = [run for run in self.runs if torch.isfinite(run[2]).all()]
+            if finite:
+                self._edge_order(*finite[0])
+                self._gradients(*finite[0])
+            else:
+                self.notes.append("not run: the order of the edges and the gradients (no run "
+                                  "gave a finite output).")
         self.notes.append(
             "not run: the matrix and message forms agreeing - check_layer sees one forward(x, "
             "edge_index); check each form with it: both are compared with the same reference, "
@@ -193,6 +198,8 @@ class _Check:
                 finite = self._finite(case, out) and finite
                 self._unchanged(case, outcome)
                 self.runs.append((case, built, out))
+            if self.runs and self.runs[-1][1] is built:
+                self._keeps_state(*self.runs[-1])
         for first, where in errors.values():
             more = f" (and {len(where) - 1} more run{'s' if len(where) > 2 else ''})"
             self.problems.append(f"forward {first} on {where[0]}{more if len(where) > 1 else ''}.")
@@ -238,6 +245,22 @@ class _Check:
             self.problems.append(problem)
         return False
 
+    def _keeps_state(self, case: Case, built: Built, out: Tensor) -> None:
+        """A freshly built layer gives the same output as one that has run on other graphs."""
+        size = (built.in_features, built.out_features) if self.is_class else None
+        fresh = build(self.layer, size).to(built.dtype)
+        again = Built(fresh, *size or (built.in_features, built.out_features),
+                      find_parameters(fresh, self.roles, self.name), built.dtype)
+        outcome = forward(again, case)
+        rows = torch.isfinite(out).all(dim=1)
+        same = outcome.output is not None and outcome.output.shape == out.shape and self._close(
+            built, outcome.output.detach().double(), out, rows)
+        problem = ("The layer keeps state between calls: a freshly built one gives another output "
+                   f"on {case.graph} than the one that ran on other graphs before (a cached "
+                   "matrix?); compute everything from x and edge_index in forward.")
+        if not same and problem not in self.problems:
+            self.problems.append(problem)
+
     def _unchanged(self, case: Case, outcome) -> None:
         problem = None
         if not torch.equal(outcome.x.detach(), case.x.to(outcome.x.dtype)):
@@ -257,6 +280,9 @@ class _Check:
     def _compare(self) -> None:
         """Right, or the simplest variant that explains every run, or the largest difference."""
         rows = [torch.isfinite(out).all(dim=1) for _, _, out in self.runs]
+        if not any(ok.any() for ok in rows):
+            self.notes.append("not run: equal to the reference (no finite output to compare).")
+            return
         for variant in variants(self.kind):
             if all(self._close(built, out, variant(case.x, case.edge_index, case.params), ok)
                    for (case, built, out), ok in zip(self.runs, rows)):
@@ -301,8 +327,7 @@ class _Check:
         return text
 
     # ------------------------------------------------------------------ other checks
-    def _edge_order(self) -> None:
-        case, built, out = self.runs[0]
+    def _edge_order(self, case: Case, built: Built, out: Tensor) -> None:
         outcome = forward(built, case, shuffled(case.edge_index, case.seed))
         ok = outcome.error is None and outcome.output.shape == out.shape and self._close(
             built, outcome.output.detach().double(), out, torch.isfinite(out).all(dim=1))
@@ -312,19 +337,16 @@ class _Check:
                                  "edges (e.g. assume they are sorted).")
         self.notes.append(f"{'passed' if ok else 'FAILED'}: same output with the edges shuffled.")
 
-    def _gradients(self) -> None:
+    def _gradients(self, case: Case, built: Built, out: Tensor) -> None:
         """Gradients reach x and every parameter, and equal the reference's."""
-        case, built, out = self.runs[0]
         for parameter in built.module.parameters():
             parameter.grad = None
         outcome = forward(built, case)
-        if outcome.error is not None or not torch.isfinite(outcome.output).all():
-            self.notes.append("not run: gradients (the output of the first run is not finite).")
-            return
         weight = torch.randn(out.shape, generator=torch.Generator().manual_seed(7),
                              dtype=torch.float64)
         try:
-            (outcome.output * weight.to(outcome.output.dtype)).sum().backward()
+            if outcome.output.requires_grad:  # else nothing reaches anything: said below
+                (outcome.output * weight.to(outcome.output.dtype)).sum().backward()
         except Exception as error:  # noqa: BLE001 - the student's backward
             self.problems.append(f"backward raised {student_error(error)}.")
             self.notes.append("FAILED: gradients reach x and every parameter.")
