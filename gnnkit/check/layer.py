@@ -144,7 +144,7 @@ class _Check:
                  f"{', '.join(map(str, CLASS_SIZES))}" if self.is_class
                  else f"the instance given (a copy), at in={builds[0].in_features}, "
                       f"out={builds[0].out_features}" if builds else "the instance given")
-        self.notes.append(f"ran: {where}; parameters read: "
+        self.notes.append(f"ran: {where}, in eval mode; parameters read: "
                           f"{', '.join(f'{r} = {p!r}' for r, p in self.roles.items())}.")
         for built in builds[:1]:
             mapped = {id(t) for t in built.params.values()}
@@ -160,9 +160,10 @@ class _Check:
         for role, want in parameter_shapes(self.kind, in_features, out_features).items():
             tensor = params[role]
             path = self.roles[role]
-            if not isinstance(tensor, nn.Parameter):
-                self.problems.append(f"{path} is a plain tensor, not an nn.Parameter: it is not "
-                                     "in layer.parameters(), so no optimiser trains it.")
+            plain = (f"{path} is a plain tensor, not an nn.Parameter: it is not in "
+                     "layer.parameters(), so no optimiser trains it.")
+            if not isinstance(tensor, nn.Parameter) and plain not in self.problems:
+                self.problems.append(plain)
             fits = tuple(tensor.shape) == want or (role == "a" and tensor.numel() == want[0])
             if not fits:
                 wrong = True
@@ -221,7 +222,7 @@ class _Check:
         if second.error is None:
             why = first.error or f"it returned {first.output.dtype} for float64 input"
             note = (f"compared in float32 (to 1e-4): the layer does not run in float64 (forward "
-                    f"{why}); create new tensors with dtype=x.dtype.")
+                    f"{why}); create new tensors with dtype=x.dtype and keep weights in nn.Parameter.")
             if not any(n.startswith("compared in float32") for n in self.notes):
                 self.notes.append(note)
             return

@@ -54,10 +54,10 @@ class Outcome:
 
 
 def build(layer, size: tuple[int, int] | None) -> nn.Module:
-    """``layer(in, out)`` for a class, a deep copy for an instance (never the student's own)."""
-    if inspect.isclass(layer):
-        return layer(*size)
-    return copy.deepcopy(layer)
+    """``layer(in, out)`` for a class, a deep copy for an instance (never the student's own),
+    in eval mode so that dropout, if any, does not make the output random."""
+    module = layer(*size) if inspect.isclass(layer) else copy.deepcopy(layer)
+    return module.eval()
 
 
 def find_parameters(module: nn.Module, roles: dict[str, str], name: str) -> dict[str, Tensor]:
