@@ -219,8 +219,8 @@ def _load_answers(path: str, one_indexed: bool) -> dict[str, list]:
             rows[key] = read_matrix(answer, key, one_indexed=one_indexed)
         except MalformedAnswerError as error:
             base = 1 if one_indexed else 0
-            raise UsageError(f"answer {key!r} in {path!r}: {error} (rows and columns counted "
-                             f"from {base})") from None
+            raise UsageError(f"answer {key!r} in {path!r} (rows and columns counted from "
+                             f"{base}): {error}") from None
     return rows
 
 
