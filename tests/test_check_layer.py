@@ -199,6 +199,20 @@ def test_right_gat_passes_with_a_tuple_output():
     assert "runs (2 graphs x 3 sizes)" in report.verdict
 
 
+def test_attention_vector_as_a_column_and_a_gat_instance():
+    class ColumnA(GAT):
+        def __init__(self, in_features, out_features):
+            super().__init__(in_features, out_features)
+            self.a = nn.Parameter(torch.randn(2 * out_features, 1))
+
+        def scores(self, h, source, target):
+            pairs = torch.cat([h[target], h[source]], dim=1)
+            return F.leaky_relu((pairs @ self.a).squeeze(1), 0.2)
+
+    assert gnnkit.check_layer(ColumnA, "gat").ok
+    assert gnnkit.check_layer(ColumnA(3, 2), "gat").ok
+
+
 def test_an_instance_is_checked_at_its_size_and_left_unchanged():
     layer = MeanGCN(4, 2)
     before = {name: p.detach().clone() for name, p in layer.named_parameters()}
