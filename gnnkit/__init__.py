@@ -5,7 +5,7 @@ Convention: ``edge_index[:, k] = (j, i)`` for an edge j -> i, and ``A[i, j] = 1`
 """
 
 from . import datasets, nn, ops
-from .check import CheckReport, check_adjacency, check_laplacian, check_matrix
+from .check import CheckReport, check_adjacency, check_laplacian, check_layer, check_matrix
 from .graph import Graph, as_graph
 from .io import homework_graph, load_graph
 from .matrices import (
@@ -26,6 +26,7 @@ __all__ = [
     "as_graph",
     "check_adjacency",
     "check_laplacian",
+    "check_layer",
     "check_matrix",
     "datasets",
     "degree_matrix",

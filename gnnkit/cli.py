@@ -1,24 +1,32 @@
 """The ``gnnkit`` command line: ``gnnkit COMMAND ...`` (also ``python -m gnnkit``).
 
-Each command lives in its own module ``gnnkit.commands.<name>`` that exposes
-``add_parser(subparsers)`` (adds the sub-parser named ``<name>``) and ``run(args) -> int`` (the
-exit status). To add a command, write that module and list its name in :data:`COMMANDS`.
+Each command lives in its own module ``gnnkit.commands.<module>`` that exposes ``NAME`` (the
+command as typed, e.g. ``check-layer``), ``add_parser(subparsers)`` (adds the sub-parser named
+``NAME``) and ``run(args) -> int`` (the exit status). To add a command, write that module and
+list it in :data:`COMMANDS`.
+
+No traceback reaches the user: unusable input is one line and exit 2, Ctrl-C is one line and
+exit 130, and a closed pipe (``gnnkit matrices | head``) ends quietly with exit 141.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from .commands import UsageError
 
-#: Names of the command modules under ``gnnkit.commands``, in the order ``--help`` lists them.
-COMMANDS = ("matrices", "train")
+#: The command modules under ``gnnkit.commands``, in the order ``--help`` lists them.
+COMMANDS = ("matrices", "check_layer", "train")
+#: Exit statuses a shell gives for Ctrl-C (128 + SIGINT) and a closed pipe (128 + SIGPIPE).
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict]:
-    """The top-level parser and ``{command name: its module}``."""
+    """The top-level parser and ``{command as typed: its module}``."""
     from . import __version__
 
     parser = argparse.ArgumentParser(
@@ -30,13 +38,14 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
     for name in COMMANDS:
         module = importlib.import_module(f"{__package__}.commands.{name}")
         module.add_parser(subparsers)
-        modules[name] = module
+        modules[module.NAME] = module
     return parser, modules
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``gnnkit`` with ``argv`` (default ``sys.argv[1:]``) and return the exit status:
-    0 success, 1 a check found wrong answers, 2 unusable input or a usage error."""
+    0 success, 1 a check found wrong answers, 2 unusable input or a usage error, 130 Ctrl-C,
+    141 the reader of the output went away."""
     parser, modules = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -47,10 +56,20 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
-        return int(modules[args.command].run(args))
+        status = int(modules[args.command].run(args))
+        sys.stdout.flush()  # a closed pipe shows up here, not at interpreter exit
+        return status
     except UsageError as error:
         print(f"gnnkit {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"gnnkit {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The standard recipe: point stdout at devnull so that the flush at exit is quiet.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

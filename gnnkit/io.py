@@ -4,7 +4,8 @@ File format (networkx's edge-list format): one edge ``u v`` per line, ids are in
 separated by white space; ``#`` starts a comment (a whole line or the rest of one); blank lines
 are ignored. A networkx edge-data dict after the two ids (``1 2 {}``, as written by
 ``networkx.write_edgelist``) is ignored. A line with a single id adds that node without an
-edge, so isolated nodes can be listed. Ids count from 0, or from 1 with ``one_indexed=True``
+edge, so isolated nodes can be listed; a line ``u u`` is a self-loop and is kept (it puts a 1
+on the diagonal of the adjacency matrix). Ids count from 0, or from 1 with ``one_indexed=True``
 (as in a textbook figure: node k of the figure becomes node k - 1).
 """
 

@@ -7,12 +7,15 @@ edge u -> v at ``[u, v]``, gnnkit at ``[v, u]``).
 
 Every function takes the matrix as nested lists, a numpy array, a torch tensor (dense or sparse)
 or a scipy sparse matrix and returns a dense torch tensor [N, N] (only ``adjacency`` can return a
-sparse one). Integer input stays integer (``torch.long``), so walk counts are exact.
+sparse one). Integer input stays integer (``torch.long``), so walk counts are exact; a result that
+does not fit in int64 raises a ``ValueError`` instead of wrapping around, and
+``exact_matrix_power`` gives powers of any size as Python integers.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from torch import Tensor
 
@@ -22,6 +25,7 @@ from .graph import Graph, as_graph
 __all__ = [
     "adjacency",
     "degree_matrix",
+    "exact_matrix_power",
     "inverse_degree_matrix",
     "laplacian",
     "matrix_power",
@@ -30,6 +34,10 @@ __all__ = [
 
 LAPLACIAN_NORMALIZATIONS = (None, "sym", "rw")
 _INT64_MAX = 2**63 - 1
+#: The most entries a dense adjacency matrix may have (10^8 entries are 800 MB as int64).
+MAX_DENSE_ENTRIES = 10**8
+#: The most bits an entry may reach while ``exact_matrix_power`` computes (about 20,000 digits).
+MAX_EXACT_BITS = 2**16
 
 
 def adjacency(
@@ -73,6 +81,13 @@ def adjacency(
             "graph_like has no nodes; an edge list without edges needs num_nodes (e.g. "
             "adjacency([], num_nodes=3) gives a 3 x 3 zero matrix)."
         )
+    n = graph.num_nodes
+    if not sparse and n * n > MAX_DENSE_ENTRIES:
+        raise ValueError(
+            f"a dense {n} x {n} adjacency matrix has {n * n:,} entries ({_size_in_bytes(8 * n * n)}"
+            f" as int64), more than MAX_DENSE_ENTRIES = {MAX_DENSE_ENTRIES:,}; pass sparse=True, "
+            f"or check the node ids (the largest is {n - 1})."
+        )
     graph = graph.coalesce()
     if sparse:
         n = graph.num_nodes
@@ -89,10 +104,10 @@ def degree_matrix(A) -> Tensor:
 
     Under the convention (rows are receivers) that is the in-degree of node i; for an undirected
     graph it is simply the degree. A self-loop ``A[i, i] = 1`` counts once. Integer A gives an
-    integer D.
+    exact integer D; a row sum beyond int64 raises a ``ValueError``.
     """
-    A = as_matrix(A, "A")
-    return torch.diag(A.sum(dim=1))
+    A = _as_exact_matrix(A)
+    return torch.diag(_row_sums(A))
 
 
 def inverse_degree_matrix(A) -> Tensor:
@@ -102,7 +117,7 @@ def inverse_degree_matrix(A) -> Tensor:
     the mean of the in-neighbours' features, as in the mean-GCN layer), instead of a division
     by zero. Integer A gives ``torch.get_default_dtype()``; floating A keeps its dtype.
     """
-    A = as_matrix(A, "A")
+    A = _as_exact_matrix(A)
     return torch.diag(_safe_power(_degrees(A), -1.0))
 
 
@@ -114,29 +129,66 @@ def matrix_power(A, n: int) -> Tensor:
 
     Integer A is powered exactly in int64 (repeated squaring). The same products on |A| in
     float64 bound every intermediate sum; if one could leave the int64 range the power is
-    computed with Python integers instead, and a ``ValueError`` is raised when the exact result
-    really does not fit in int64 (pass a float A for an approximate answer). Floating A gives floating powers. Sparse input gives a dense result.
+    computed with Python integers (:func:`exact_matrix_power`) instead, and a ``ValueError`` is
+    raised when the exact result really does not fit in int64 (use ``exact_matrix_power`` for
+    the exact value, or a float A for an approximate one). Floating A gives floating powers.
+    Sparse input gives a dense result. Any n works (``10**20`` too): it takes log2(n) products.
     """
-    A = as_matrix(A, "A")
+    A = _as_exact_matrix(A)
     n = _check_nonnegative_int(n, "n")
     size = A.size(0)
     if A.is_floating_point():
-        return torch.linalg.matrix_power(A, n)
+        return _power_by_squaring(A, n, torch.mm, torch.eye(size, dtype=A.dtype))
     if n == 0:
         return torch.eye(size, dtype=torch.long)
-    if size == 0 or _fits_int64(A.abs().double(), n):
+    if _fits_int64(A.double().abs(), n):
         return _power_by_squaring(A, n, torch.mm, torch.eye(size, dtype=torch.long))
-    if bool((A >= 0).all()):  # no cancellation: the float estimate tells if it can fit
-        estimate = float(torch.linalg.matrix_power(A.double(), n).max())
-        if estimate > 1.5 * _INT64_MAX:
-            _raise_overflow(n, f"about {estimate:.3g}")
-    exact = _power_by_squaring(
-        A.numpy().astype(object), n, np.dot, np.eye(size, dtype=np.int64).astype(object)
-    )
-    largest = max((abs(int(x)) for x in exact.flat), default=0)
+    exact = exact_matrix_power(A, n)
+    largest = max(abs(x) for row in exact for x in row)
     if largest > _INT64_MAX:
-        _raise_overflow(n, f"of {len(str(largest))} digits")
-    return torch.tensor(exact.astype(np.int64))
+        raise ValueError(
+            f"A^{n} has an entry of {len(str(largest))} digits, which does not fit in int64 (at "
+            f"most {_INT64_MAX}); gnnkit.matrices.exact_matrix_power(A, {n}) gives the exact "
+            "values as Python integers, a floating A (A.double()) an approximate power."
+        )
+    return torch.tensor(exact, dtype=torch.long)
+
+
+def exact_matrix_power(A, n: int) -> list[list[int]]:
+    """A^n of an integer matrix A [N, N] exactly, as N lists of N Python integers (any size).
+
+    ``(A^n)[i][j]`` counts the walks of length n from j to i for a 0/1 adjacency matrix. Meant
+    for small matrices: it multiplies Python integers (repeated squaring, log2(n) products).
+
+    Raises:
+        TypeError: A is floating (exact powers need whole numbers).
+        ValueError: n is negative, or an entry would grow past ``MAX_EXACT_BITS`` bits (about
+            20,000 digits) on the way.
+    """
+    A = _as_exact_matrix(A)
+    n = _check_nonnegative_int(n, "n")
+    if A.is_floating_point():
+        raise TypeError(
+            f"exact_matrix_power needs an integer matrix A, got dtype {A.dtype}; use "
+            "matrix_power(A, n) for a floating power."
+        )
+    if _fits_int64(A.double().abs(), n):  # the fast int64 path is exact here
+        return matrix_power(A, n).tolist()
+    size = A.size(0)
+    identity = np.eye(size, dtype=np.int64).astype(object)
+
+    def checked_product(left, right):
+        product = np.dot(left, right)
+        bits = max(int(x).bit_length() for x in product.flat)
+        if bits > MAX_EXACT_BITS:
+            raise ValueError(
+                f"computing A^{n} exactly needs integers of more than {MAX_EXACT_BITS} bits "
+                f"(about {int(MAX_EXACT_BITS * 0.30103):,} digits); choose a smaller n."
+            )
+        return product
+
+    power = _power_by_squaring(A.numpy().astype(object), n, checked_product, identity)
+    return [[int(x) for x in row] for row in power]
 
 
 def walks(A, i: int, j: int, n: int, *, limit: int = 10_000) -> list[list[int]]:
@@ -156,7 +208,7 @@ def walks(A, i: int, j: int, n: int, *, limit: int = 10_000) -> list[list[int]]:
         ValueError: i or j is not a node, n is negative, or there are more than ``limit``
             walks (raise ``limit`` to list them anyway).
     """
-    A = as_matrix(A, "A")
+    A = _as_exact_matrix(A)
     size = A.size(0)
     for name, value in (("i", i), ("j", j)):
         value = _check_nonnegative_int(value, name)
@@ -223,11 +275,11 @@ def laplacian(A, normalization: str | None = None) -> Tensor:
         raise ValueError(
             f"normalization must be one of None, 'sym' or 'rw', got {normalization!r}."
         )
-    A = as_matrix(A, "A")
-    degrees = _degrees(A) if normalization else A.sum(dim=1)
-    combinatorial = torch.diag(degrees) - A
+    A = _as_exact_matrix(A)
     if normalization is None:
-        return combinatorial
+        return _combinatorial_laplacian(A)
+    degrees = _degrees(A)
+    combinatorial = torch.diag(degrees) - A
     if normalization == "sym":
         if (degrees < 0).any():
             node = int(torch.nonzero(degrees < 0)[0])
@@ -310,11 +362,64 @@ def _check_nonnegative_int(value, name: str) -> int:
     return int(value)
 
 
-def _raise_overflow(n: int, size: str) -> None:
-    raise ValueError(
-        f"A^{n} has an entry {size}, which does not fit in int64 (at most {_INT64_MAX}); pass a "
-        "floating A (A.double()) for an approximate power."
-    )
+def _as_exact_matrix(A) -> Tensor:
+    """``as_matrix(A)``, refusing unsigned entries beyond int64 that it would wrap around
+    (``2**64 - 1`` would become -1)."""
+    if isinstance(A, Tensor) and A.dtype in (torch.uint16, torch.uint32, torch.uint64):
+        A = A.to_dense().cpu().numpy() if A.layout != torch.strided else A.cpu().numpy()
+    if sp.issparse(A):
+        A = A.toarray()
+    if isinstance(A, np.ndarray) and np.issubdtype(A.dtype, np.unsignedinteger) and A.size:
+        if int(A.max()) > _INT64_MAX:
+            r, c = (int(k) for k in np.unravel_index(int(A.argmax()), A.shape))
+            raise ValueError(
+                f"A[{r}, {c}] = {int(A[r, c])} does not fit in int64 (at most {_INT64_MAX}); "
+                "gnnkit computes with int64, so pass smaller entries (or A.astype(float) for "
+                "approximate values)."
+            )
+        A = A.astype(np.int64)
+    return as_matrix(A, "A")
+
+
+def _row_sums(A: Tensor) -> Tensor:
+    """The row sums of A, exact for integer A (a sum beyond int64 raises ``ValueError``)."""
+    if A.is_floating_point() or float(A.double().abs().sum(dim=1).max()) < 2.0**62:
+        return A.sum(dim=1)
+    sums = [sum(row) for row in A.tolist()]
+    _check_int64(enumerate(sums), "row {} of A sums to {}")
+    return torch.tensor(sums, dtype=torch.long)
+
+
+def _combinatorial_laplacian(A: Tensor) -> Tensor:
+    """L = D - A, exact for integer A (an entry beyond int64 raises ``ValueError``)."""
+    degrees = _row_sums(A)
+    bound = float(A.double().abs().max() + degrees.double().abs().max())
+    if A.is_floating_point() or bound < 2.0**62:
+        return torch.diag(degrees) - A
+    rows = A.tolist()
+    exact = [[(int(degrees[i]) if i == j else 0) - x for j, x in enumerate(row)]
+             for i, row in enumerate(rows)]
+    _check_int64((((i, j), x) for i, row in enumerate(exact) for j, x in enumerate(row)),
+                 "L[{0[0]}, {0[1]}] = {1} (L = D - A)")
+    return torch.tensor(exact, dtype=torch.long)
+
+
+def _check_int64(values, what: str) -> None:
+    """Raise ``ValueError`` for the first ``(where, value)`` whose value is beyond int64."""
+    for where, value in values:
+        if not -_INT64_MAX - 1 <= value <= _INT64_MAX:
+            raise ValueError(
+                f"{what.format(where, value)}, which does not fit in int64 (at most "
+                f"{_INT64_MAX}); pass a floating A (A.double()) for an approximate result."
+            )
+
+
+def _size_in_bytes(count: int) -> str:
+    for unit in ("bytes", "kB", "MB", "GB"):
+        if count < 1000:
+            return f"{count:.0f} {unit}"
+        count /= 1000
+    return f"{count:,.0f} TB"
 
 
 def _fits_int64(magnitude: Tensor, n: int) -> bool:

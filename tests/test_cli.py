@@ -97,14 +97,57 @@ def test_check_wrong_answers_exit_1(capsys, tmp_path):
     wrong_A = [row[:] for row in A1]
     wrong_A[2][0] = 0
     wrong_L = [row[:] for row in L1]
-    wrong_L[2][2] = 2
+    wrong_L[2][3] = 0
     answers = {"A": wrong_A, "A^2": A1_SQUARED, "D": D1, "L": wrong_L, "A^3": A1}
     code, out, _ = run(capsys, "matrices", "--check", write_json(tmp_path, answers))
     assert code == 1
-    assert "A is wrong" in out and "A is not symmetric: A[1, 3] = 1 but A[3, 1] = 0" in out
-    assert "row 3 of L sums to -1, not 0" in out
+    assert "A is wrong: 1 problem (rows and columns counted from 1):" in out
+    assert "A[3, 1] = 0 but should be 1: the edge between node 1 and node 3 is missing" in out
+    assert "L[3, 4] = 0 but should be -1: the edge between node 3 and node 4 is missing" in out
+    assert "L[3, 3]" not in out  # the right diagonal is not blamed
     assert "A^2 is correct." in out and "A^3 is wrong" in out
     assert "Verdict: 3 of 5 answers wrong." in out
+
+
+def test_check_exact_walk_counts_beyond_float(capsys, tmp_path):
+    code, out, _ = run(capsys, "matrices", "--power", "50")
+    assert code == 0 and "413838864706440099" in out and ".0000" not in out
+    power = [[int(x) for x in line.split()[1:]]
+             for line in out.split("A^50 (")[1].split("\n\n")[0].splitlines()[2:]]
+    assert power[0][0] == 413838864706440099
+    assert run(capsys, "matrices", "--check", write_json(tmp_path, {"A^50": power}))[0] == 0
+    power[0][1] += 2  # off by 2 in an entry of 18 digits
+    code, out, _ = run(capsys, "matrices", "--check", write_json(tmp_path, {"A^50": power}))
+    assert code == 1 and "A^50[1, 2] = 359426118413557443 but expected 359426118413557441." in out
+    by_hand = A1
+    for _ in range(79):  # Python integers, row by column
+        by_hand = [[sum(r[k] * A1[k][c] for k in range(5)) for c in range(5)] for r in by_hand]
+    assert by_hand[0][0] > 2**63
+    code, out, _ = run(capsys, "matrices", "--power", "80")  # beyond int64, still exact
+    assert code == 0 and f"\n  1  {by_hand[0][0]} " in out
+
+
+def test_power_too_long_to_print_exit_2(capsys):
+    code, out, err = run(capsys, "matrices", "--power", "200")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "A^200 has entries of 72 digits" in err
+
+
+def test_check_accepts_the_printed_normalised_laplacian(capsys, tmp_path):
+    code, out, _ = run(capsys, "matrices", "--laplacian", "sym")
+    printed = out.split("symmetric normalised Laplacian):\n")[1].splitlines()[1:]
+    right = [[float(x) for x in line.split()[1:]] for line in printed]
+    assert right[1][2] == -0.4082
+    code, out, _ = run(capsys, "matrices", "--laplacian", "sym",
+                       "--check", write_json(tmp_path, {"L": right}))
+    assert code == 0, out
+    assert "L is correct to the precision written (1 to 4 decimals" not in out
+    assert "L is correct to the precision written (2 to 4 decimals; at least 2 are needed)." in out
+    right[1][2] = -0.4083
+    code, out, _ = run(capsys, "matrices", "--laplacian", "sym",
+                       "--check", write_json(tmp_path, {"L": right}))
+    assert code == 1
+    assert "L[2, 3] = -0.4083 but expected -0.4082 at 4 decimals" in out
 
 
 def test_check_normalised_laplacian(capsys, tmp_path):
@@ -113,7 +156,7 @@ def test_check_normalised_laplacian(capsys, tmp_path):
     right = laplacian(A1, "sym").tolist()
     code, out, _ = run(capsys, "matrices", "--laplacian", "sym",
                        "--check", write_json(tmp_path, {"L": right}))
-    assert code == 0 and "L is correct." in out
+    assert code == 0 and "L is correct" in out
     code, out, _ = run(capsys, "matrices", "--laplacian", "sym",
                        "--check", write_json(tmp_path, {"L": L1}))
     assert code == 1 and "L[1, 1] = 3 but expected 1." in out
@@ -122,9 +165,73 @@ def test_check_normalised_laplacian(capsys, tmp_path):
     assert code == 0
 
 
-def test_malformed_answer_matrix_is_a_wrong_answer(capsys, tmp_path):
-    code, out, _ = run(capsys, "matrices", "--check", write_json(tmp_path, {"A": [[0, 1], [1]]}))
-    assert code == 1 and "ragged" in out
+@pytest.mark.parametrize(
+    "answers, words",
+    [
+        ({"A": [[0, 1], [1]]}, "answer 'A' in"),
+        ({"A": [[0, 1], [1]]}, "A is ragged: row 2 has 1 entry but row 1 has 2 entries"),
+        ({"A": [[0, "1"], [1, 0]]}, "A[1, 2] = '1' is not a number"),
+        ({"D": 3}, "D is the single number 3"),
+        ({"L": {}}, "L is a JSON object (a dict), not a matrix"),
+        ({"A^2": "[[1]]"}, "A^2 is the text '[[1]]'"),
+        ({"A": [[0, 1], [1, 0]]}, "(rows and columns counted from 1)"),
+        ({}, "holds an empty JSON object {}"),
+    ],
+)
+def test_malformed_answers_exit_2(capsys, tmp_path, answers, words):
+    code, out, err = run(capsys, "matrices", "--check", write_json(tmp_path, answers))
+    if answers == {"A": [[0, 1], [1, 0]]}:  # well formed, only wrong: exit 1, numbered from 1
+        assert code == 1 and words in out
+        return
+    assert code == 2 and out == "", out
+    assert err.count("\n") == 1 and words in err and "Traceback" not in err
+
+
+def test_nan_answer_exit_2_numbered_from_0_for_a_zero_based_file(capsys, tmp_path):
+    graph = _write(tmp_path, "g.txt", "0 1\n")
+    path = tmp_path / "nan.json"
+    path.write_text('{"A": [[0, NaN], [1, 0]]}')
+    code, _, err = run(capsys, "matrices", graph, "--check", str(path))
+    assert code == 2 and "A[0, 1] = nan is not a finite number" in err
+    assert "counted from 0" in err
+
+
+def test_self_loops_in_a_file_are_reported(capsys, tmp_path):
+    code, out, _ = run(capsys, "matrices", _write(tmp_path, "g.txt", "1 2\n3 3\n2 2\n"),
+                       "--one-indexed")
+    assert code == 0
+    assert "2 self-loops read (node 2, 3): each puts a 1 on the diagonal of A" in out
+    code, out, _ = run(capsys, "matrices", _write(tmp_path, "h.txt", "1 2\n"))
+    assert "self-loop" not in out
+
+
+def test_huge_node_id_is_refused_before_allocating(capsys, tmp_path):
+    code, out, err = run(capsys, "matrices", _write(tmp_path, "g.txt", "1 50000\n"))
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "has 50001 nodes (the largest id is 50000)" in err and "stops at 100 nodes" in err
+
+
+def test_ctrl_c_is_one_line_exit_130(capsys, monkeypatch):
+    import gnnkit.commands.matrices as command
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(command, "run", interrupted)
+    code, _, err = run(capsys, "matrices")
+    assert code == 130 and err == "gnnkit matrices: interrupted\n"
+
+
+def test_closed_pipe_ends_quietly(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gnnkit", "matrices", "--power", "60"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path, env=env,
+    )
+    process.stdout.close()  # like "| head" that has already exited
+    err = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 141
+    assert err == ""
 
 
 @pytest.mark.parametrize(
@@ -183,3 +290,85 @@ def test_python_m_gnnkit(tmp_path):
     assert result.returncode == 1, result.stderr
     assert "A is correct." in result.stdout and "D is wrong" in result.stdout
     assert "D has shape 1 x 1 but expected is 5 x 5" in result.stdout
+
+
+# ---------------------------------------------------------------------- check-layer
+STUDENT_LAYER = '''
+import torch
+from torch import nn
+
+
+class MeanGCN(nn.Module):
+    def __init__(self, in_features, out_features):
+        super().__init__()
+        self.W = nn.Parameter(torch.randn(out_features, in_features))
+        self.B = nn.Parameter(torch.randn(out_features, in_features))
+
+    def forward(self, x, edge_index):
+        source, target = edge_index[{source}], edge_index[{target}]
+        total = torch.zeros_like(x).index_add(0, target, x[source])
+        degree = torch.bincount(target, minlength=x.size(0)).clamp(min=1).to(x.dtype)
+        return (total / degree[:, None]) @ self.W.T + x @ self.B.T
+'''
+
+
+def student_file(tmp_path, text, name="layer.py"):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_check_layer_right_exit_0(capsys, tmp_path):
+    path = student_file(tmp_path, STUDENT_LAYER.format(source=0, target=1))
+    code, out, err = run(capsys, "check-layer", f"{path}:MeanGCN", "--kind", "mean-gcn")
+    assert code == 0 and err == ""
+    assert out.startswith("MeanGCN is a correct mean-gcn layer")
+
+
+def test_check_layer_wrong_exit_1(capsys, tmp_path):
+    path = student_file(tmp_path, STUDENT_LAYER.format(source=1, target=0))
+    code, out, _ = run(capsys, "check-layer", f"{path}:MeanGCN", "--kind", "mean-gcn")
+    assert code == 1
+    assert "MeanGCN is wrong: 1 problem:" in out
+    assert "It aggregates over the out-neighbours (A transposed)" in out
+
+
+def test_check_layer_parameter_names(capsys, tmp_path):
+    text = STUDENT_LAYER.format(source=0, target=1).replace("self.W", "self.weight")
+    path = student_file(tmp_path, text)
+    code, _, err = run(capsys, "check-layer", f"{path}:MeanGCN", "--kind", "mean-gcn")
+    assert code == 2 and "no tensor 'W'" in err and err.count("\n") == 1
+    code, out, _ = run(capsys, "check-layer", f"{path}:MeanGCN", "--kind", "mean-gcn",
+                       "--param", "W=weight")
+    assert code == 0, out
+
+
+@pytest.mark.parametrize(
+    "text, target, words",
+    [
+        ("import torch_scatterr\n", "Layer", ["failed to import:", "line 1, in <module>",
+                                             "No module named 'torch_scatterr'"]),
+        ("def f(:\n    pass\n", "Layer", ["failed to import:", "SyntaxError"]),
+        ("import torch\nclass Other(torch.nn.Module):\n    pass\n", "Layer",
+         ["has no class 'Layer' (its nn.Module classes: Other)"]),
+        ("x = 1\n", "", ["write the layer as FILE.py:ClassName"]),
+        ("x = 1\n", "x", ["layer must be an nn.Module class or instance, got int"]),
+    ],
+)
+def test_check_layer_bad_input_exit_2(capsys, tmp_path, text, target, words):
+    path = student_file(tmp_path, text)
+    code, out, err = run(capsys, "check-layer", f"{path}:{target}", "--kind", "gat")
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert err.startswith("gnnkit check-layer: error: ")
+    assert len(err.splitlines()) <= 8
+    for word in words:
+        assert word in err
+
+
+def test_check_layer_missing_file_and_bad_param(capsys, tmp_path):
+    code, _, err = run(capsys, "check-layer", f"{tmp_path}/none.py:X", "--kind", "gat")
+    assert code == 2 and "not found" in err
+    path = student_file(tmp_path, STUDENT_LAYER.format(source=0, target=1))
+    code, _, err = run(capsys, "check-layer", f"{path}:MeanGCN", "--kind", "mean-gcn",
+                       "--param", "W")
+    assert code == 2 and "ROLE=PATH" in err

@@ -24,6 +24,7 @@ from gnnkit import (
     matrix_power,
     walks,
 )
+from gnnkit.matrices import exact_matrix_power
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -253,6 +254,42 @@ def test_matrix_power_overflow_raises():
     with pytest.raises(ValueError, match="int64"):
         matrix_power(torch.tensor([[2, 0], [0, 2]]), 64)
     assert matrix_power(torch.tensor([[2, 0], [0, 2]]), 62)[0, 0] == 2**62
+
+
+def test_matrix_power_of_any_n():
+    assert matrix_power([[0, 1], [1, 0]], 10**20 + 1).tolist() == [[0, 1], [1, 0]]
+    assert matrix_power(torch.tensor([[0.0, 1], [1, 0]]), 10**20).tolist() == [[1, 0], [0, 1]]
+    with pytest.raises(ValueError, match="more than 65536 bits"):
+        matrix_power([[1, 1], [1, 1]], 10**20)
+
+
+def test_exact_matrix_power_beyond_int64():
+    assert exact_matrix_power([[1, 1], [1, 1]], 70) == [[2**69, 2**69], [2**69, 2**69]]
+    with pytest.raises(ValueError, match="exact_matrix_power"):
+        matrix_power([[1, 1], [1, 1]], 70)
+    assert exact_matrix_power(A1, 0) == np.eye(5, dtype=int).tolist()
+    with pytest.raises(TypeError, match="integer matrix"):
+        exact_matrix_power(torch.ones(2, 2), 2)
+
+
+def test_degrees_beyond_int64_are_refused_not_wrapped():
+    with pytest.raises(ValueError, match="A\\[0, 1\\] = 18446744073709551615 does not fit"):
+        degree_matrix(np.array([[0, 2**64 - 1], [1, 0]], dtype=np.uint64))
+    assert degree_matrix(np.array([[0, 5], [1, 0]], dtype=np.uint64)).tolist() == [[5, 0], [0, 1]]
+    with pytest.raises(ValueError, match="row 0 of A sums to 9223372036854775808"):
+        degree_matrix([[0, 2**62, 2**62], [0, 0, 0], [0, 0, 0]])
+    with pytest.raises(ValueError, match="does not fit in int64"):
+        laplacian([[0, 2**62, 2**62], [0, 0, 0], [0, 0, 0]])
+    assert degree_matrix([[0, 2**62, -(2**62)], [0, 0, 0], [0, 0, 0]])[0, 0] == 0
+    assert degree_matrix([[2**62 - 1, 2**62], [0, 0]])[0, 0] == 2**63 - 1  # exact at the limit
+    assert laplacian([[-(2**63), 0], [0, 0]]).tolist() == [[0, 0], [0, 0]]
+
+
+def test_dense_adjacency_too_large_is_refused_before_allocating():
+    with pytest.raises(ValueError, match="1000001 x 1000001 .*8 TB.*sparse=True"):
+        adjacency([(0, 10**6)])
+    sparse = adjacency([(0, 10**6)], sparse=True)
+    assert sparse.shape == (10**6 + 1, 10**6 + 1) and sparse._nnz() == 2
 
 
 def test_matrix_power_zero_is_identity():

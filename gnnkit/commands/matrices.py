@@ -6,7 +6,11 @@
 GRAPH is an edge-list file (``u v`` per line, ``#`` comments); without it the built-in homework
 graph 1 (or ``--homework 2``) is used. ``--check`` reads a JSON object of answers keyed ``"A"``,
 ``"A^n"`` (any n), ``"D"`` and ``"L"``, each a list of rows. Exit status: 0 all answers right
-(or nothing to check), 1 some answer wrong, 2 unusable input (message on stderr).
+(or nothing to check), 1 some answer wrong, 2 unusable input (message on stderr), including an
+answer that is not a matrix of numbers.
+
+Walk counts are exact integers at any size (up to ``MAX_PRINTED_DIGITS`` digits); graphs with
+more than ``MAX_PRINTED_NODES`` nodes are refused before anything is allocated.
 """
 
 from __future__ import annotations
@@ -17,13 +21,24 @@ import re
 
 import torch
 
-from ..check import CheckReport, check_adjacency, check_laplacian, check_matrix
+from ..check import (
+    CheckReport,
+    MalformedAnswerError,
+    check_adjacency,
+    check_laplacian,
+    check_matrix,
+    read_matrix,
+)
 from ..graph import Graph
 from ..io import HOMEWORK_GRAPHS, load_graph
-from ..matrices import adjacency, degree_matrix, laplacian, matrix_power
+from ..matrices import adjacency, degree_matrix, exact_matrix_power, laplacian
 from . import UsageError
 
 NAME = "matrices"
+#: Larger graphs are refused: an N x N matrix past this is not something a person reads.
+MAX_PRINTED_NODES = 100
+#: Powers whose entries have more digits than this are refused rather than printed.
+MAX_PRINTED_DIGITS = 40
 _POWER_KEY = re.compile(r"^A\^(\d+)$")
 _LAPLACIAN_TITLES = {
     "none": "L = D - A (Laplacian)",
@@ -72,21 +87,28 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     graph, description, one_based = _load(args)
-    answers = _load_answers(args.check) if args.check else None
+    answers = _load_answers(args.check, bool(one_based)) if args.check else None
     A = adjacency(graph)
     normalization = None if args.laplacian == "none" else args.laplacian
+    power = _exact_power(A, args.power)
+    expected = None if answers is None else _expected(answers, A, normalization)
     labels = [str(k + one_based) for k in range(graph.num_nodes)]
     base = "from 1, as in the figure" if one_based else "from 0"
     print(f"Graph: {description}")
     print(f"{graph.num_nodes} nodes, {'directed' if args.directed else 'undirected'}; "
           f"rows and columns are numbered {base} (row k is node k).")
+    loops = sorted({int(v) + one_based for v in graph.source[graph.source == graph.target]})
+    if loops:
+        print(f"{len(loops)} self-loop{'s' if len(loops) != 1 else ''} read (node "
+              f"{', '.join(map(str, loops))}): each puts a 1 on the diagonal of A and counts once "
+              "in the degree.")
     edge = "there is an edge j -> i" if args.directed else "i and j are neighbours"
     sections = [
-        (f"A (adjacency: A[i, j] = 1 when {edge})", A),
+        (f"A (adjacency: A[i, j] = 1 when {edge})", A.tolist()),
         (f"A^{args.power} (entry [i, j] counts the walks of length {args.power} from j to i)",
-         matrix_power(A, args.power)),
-        ("D (degree matrix: the row sums of A on the diagonal)", degree_matrix(A)),
-        (_LAPLACIAN_TITLES[args.laplacian], laplacian(A, normalization)),
+         power),
+        ("D (degree matrix: the row sums of A on the diagonal)", degree_matrix(A).tolist()),
+        (_LAPLACIAN_TITLES[args.laplacian], laplacian(A, normalization).tolist()),
     ]
     for title, matrix in sections:
         print()
@@ -94,14 +116,16 @@ def run(args: argparse.Namespace) -> int:
         print(format_matrix(matrix, labels))
     if answers is None:
         return 0
-    return _check_answers(answers, args.check, A, normalization, args.directed, one_based)
+    return _check_answers(answers, expected, A, normalization, args.check, args.directed,
+                          bool(one_based))
 
 
-def format_matrix(matrix: torch.Tensor, labels: list[str]) -> str:
-    """The matrix as aligned text with node labels above the columns and left of the rows.
-    Whole numbers print as integers; otherwise every entry gets 4 decimals (0 stays "0")."""
-    values = matrix.tolist()
-    whole = all(float(v) == int(v) for row in values for v in row)
+def format_matrix(matrix, labels: list[str]) -> str:
+    """The matrix (a tensor or a list of rows) as aligned text with node labels above the
+    columns and left of the rows. Whole numbers print exactly as integers (any size);
+    otherwise every entry gets 4 decimals (0 stays "0")."""
+    values = matrix.tolist() if isinstance(matrix, torch.Tensor) else matrix
+    whole = all(isinstance(v, int) or float(v).is_integer() for row in values for v in row)
     cells = [[_format_number(v, whole) for v in row] for row in values]
     width = max([len(text) for row in cells for text in row] + [len(x) for x in labels] + [1])
     label_width = max([len(x) for x in labels] + [1])
@@ -115,6 +139,21 @@ def _format_number(value, whole: bool) -> str:
     if whole:
         return str(int(value))
     return "0" if abs(value) < 5e-5 else f"{value:.4f}"
+
+
+def _exact_power(A: torch.Tensor, n: int) -> list[list[int]]:
+    """A^n as exact Python integers, or a UsageError when they are too long to print."""
+    try:
+        power = exact_matrix_power(A, n)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    digits = max(len(str(abs(x))) for row in power for x in row)
+    if digits > MAX_PRINTED_DIGITS:
+        raise UsageError(
+            f"A^{n} has entries of {digits} digits, more than the {MAX_PRINTED_DIGITS} that are "
+            "printed; choose a smaller --power."
+        )
+    return power
 
 
 def _load(args) -> tuple[Graph, str, int]:
@@ -138,10 +177,18 @@ def _load(args) -> tuple[Graph, str, int]:
         raise UsageError(str(error)) from None
     if graph.num_nodes == 0:
         raise UsageError(f"graph file {args.graph!r} lists no nodes; write one 'u v' per line.")
+    if graph.num_nodes > MAX_PRINTED_NODES:
+        largest = graph.num_nodes - 1 + (1 if args.one_indexed else 0)
+        raise UsageError(
+            f"graph file {args.graph!r} has {graph.num_nodes} nodes (the largest id is {largest}); "
+            f"matrices prints N x N matrices and stops at {MAX_PRINTED_NODES} nodes, so check "
+            "the ids or use gnnkit.adjacency(..., sparse=True) in Python."
+        )
     return graph, args.graph, 1 if args.one_indexed else 0
 
 
-def _load_answers(path: str) -> dict:
+def _load_answers(path: str, one_indexed: bool) -> dict[str, list]:
+    """The answers file as {key: rows of numbers}; anything unusable is a UsageError."""
     try:
         with open(path, encoding="utf-8") as handle:
             answers = json.load(handle)
@@ -154,37 +201,55 @@ def _load_answers(path: str) -> dict:
         ) from None
     except (OSError, UnicodeDecodeError) as error:
         raise UsageError(f"cannot read answers file {path!r}: {error}") from None
-    if not isinstance(answers, dict) or not answers:
-        raise UsageError(
-            f'answers file {path!r} must hold a JSON object such as {{"A": [[0, 1], [1, 0]]}}.'
-        )
-    for key in answers:
+    example = '{"A": [[0, 1], [1, 0]]}'
+    if not isinstance(answers, dict):
+        raise UsageError(f"answers file {path!r} must hold a JSON object such as {example}, "
+                         f"not a JSON {type(answers).__name__}.")
+    if not answers:
+        raise UsageError(f"answers file {path!r} holds an empty JSON object {{}}; write at least "
+                         f"one answer in it, such as {example}.")
+    rows = {}
+    for key, answer in answers.items():
         if key not in ("A", "D", "L") and not _POWER_KEY.match(key):
             raise UsageError(
                 f"unknown answer {key!r} in {path!r}; use the keys \"A\", \"A^n\" (e.g. \"A^2\"), "
                 "\"D\" and \"L\"."
             )
-    return answers
+        try:
+            rows[key] = read_matrix(answer, key, one_indexed=one_indexed)
+        except MalformedAnswerError as error:
+            base = 1 if one_indexed else 0
+            raise UsageError(f"answer {key!r} in {path!r} (rows and columns counted from "
+                             f"{base}): {error}") from None
+    return rows
 
 
-def _check_answers(answers: dict, path: str, A, normalization, directed: bool,
-                   one_based: int) -> int:
-    one_indexed = bool(one_based)
+def _expected(answers: dict, A: torch.Tensor, normalization) -> dict:
+    """The right matrix for each answer key (exact integers; a normalised L in float64)."""
+    expected = {}
+    for key in answers:
+        if key == "A":
+            expected[key] = A
+        elif key == "D":
+            expected[key] = degree_matrix(A)
+        elif key == "L":  # L = D - A is checked against A itself
+            expected[key] = laplacian(A.double(), normalization) if normalization else None
+        else:
+            expected[key] = _exact_power(A, int(_POWER_KEY.match(key).group(1)))
+    return expected
+
+
+def _check_answers(answers: dict, expected: dict, A: torch.Tensor, normalization, path: str,
+                   directed: bool, one_indexed: bool) -> int:
     reports: list[CheckReport] = []
     for key, answer in answers.items():
         if key == "A":
-            report = check_adjacency(answer, undirected=not directed, expected=A,
+            report = check_adjacency(answer, undirected=not directed, expected=expected[key],
                                      one_indexed=one_indexed)
-        elif key == "D":
-            report = check_matrix(answer, degree_matrix(A), "D", one_indexed=one_indexed)
         elif key == "L" and normalization is None:
             report = check_laplacian(answer, adjacency=A, one_indexed=one_indexed)
-        elif key == "L":
-            report = check_matrix(answer, laplacian(A, normalization), "L",
-                                  one_indexed=one_indexed)
         else:
-            power = int(_POWER_KEY.match(key).group(1))
-            report = check_matrix(answer, matrix_power(A, power), key, one_indexed=one_indexed)
+            report = check_matrix(answer, expected[key], key, one_indexed=one_indexed)
         reports.append(report)
     print()
     print(f"Checking the answers in {path}:")

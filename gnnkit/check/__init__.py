@@ -1,0 +1,17 @@
+"""Checkers for students: hand-computed matrices (:mod:`.matrices`) and their own layers
+(:mod:`.layer`). Each returns a :class:`CheckReport` whose text says what is wrong."""
+
+from .entries import MalformedAnswerError, read_matrix
+from .layer import check_layer
+from .matrices import check_adjacency, check_laplacian, check_matrix
+from .report import CheckReport
+
+__all__ = [
+    "CheckReport",
+    "MalformedAnswerError",
+    "check_adjacency",
+    "check_laplacian",
+    "check_layer",
+    "check_matrix",
+    "read_matrix",
+]

@@ -1,0 +1,83 @@
+"""The small graphs, sizes and random numbers ``check_layer`` runs a layer on.
+
+The graphs are directed (so a layer that reads the edges backwards differs), have a node with
+no incoming edge (where a mean divides by 0 and a softmax runs over nothing), and in-degrees
+from 0 to 3 that differ from the out-degrees (so dividing by the wrong degree shows). No
+self-loops and no repeated edges: the reference adds self-loops itself where the layer must.
+Everything is drawn from a generator seeded per case, so a check is repeatable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+__all__ = ["CLASS_SIZES", "GRAPHS", "Case", "cases", "parameter_shapes", "shuffled"]
+
+#: (in_features, out_features) a layer class is built with: equal, shrinking, growing.
+CLASS_SIZES = ((3, 3), (4, 2), (2, 5))
+
+#: name -> (number of nodes, edges j -> i as (j, i)), listed in no particular order.
+GRAPHS = {
+    "graph 1 (5 nodes; node 0 has no incoming edge)": (
+        5, ((0, 2), (3, 2), (0, 1), (2, 3), (1, 2), (4, 3), (1, 4), (0, 4), (3, 1)),
+    ),
+    "graph 2 (7 nodes; nodes 3 and 6 have no incoming edge)": (
+        7, ((1, 0), (6, 0), (4, 2), (3, 0), (0, 1), (4, 1), (5, 2), (3, 4), (2, 5), (6, 5),
+            (1, 4), (0, 5)),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One run: a graph, the layer's sizes, the input x [N, in] and the parameters to set."""
+
+    graph: str
+    edge_index: Tensor  # [2, E]: row 0 sources j, row 1 targets i
+    x: Tensor  # [N, in], float64
+    params: dict[str, Tensor]  # name -> float64 value of the template's shape
+    seed: int
+
+    @property
+    def num_nodes(self) -> int:
+        return self.x.size(0)
+
+    @property
+    def in_degree(self) -> Tensor:
+        return torch.bincount(self.edge_index[1], minlength=self.num_nodes)
+
+    def describe(self) -> str:
+        return f"{self.graph}, in={self.x.size(1)}, out={next(iter(self.params.values())).size(0)}"
+
+
+def parameter_shapes(kind: str, in_features: int, out_features: int) -> dict[str, tuple]:
+    """The template's parameter shapes: W, B [out, in] (mean-gcn); W [out, in], a [2 * out]."""
+    if kind == "mean-gcn":
+        return {"W": (out_features, in_features), "B": (out_features, in_features)}
+    return {"W": (out_features, in_features), "a": (2 * out_features,)}
+
+
+def cases(kind: str, sizes) -> list[Case]:
+    """One case per graph and size, with random x and parameters (normal, scale 1)."""
+    found = []
+    for seed, ((in_features, out_features), (name, (num_nodes, edges))) in enumerate(
+        (size, graph) for size in sizes for graph in GRAPHS.items()
+    ):
+        generator = torch.Generator().manual_seed(1000 + seed)
+        edge_index = torch.tensor(edges, dtype=torch.long).t().contiguous()
+        x = torch.randn(num_nodes, in_features, generator=generator, dtype=torch.float64)
+        params = {
+            name_: torch.randn(shape, generator=generator, dtype=torch.float64)
+            for name_, shape in parameter_shapes(kind, in_features, out_features).items()
+        }
+        found.append(Case(name, edge_index, x, params, seed))
+    return found
+
+
+def shuffled(edge_index: Tensor, seed: int) -> Tensor:
+    """The same edges in another order."""
+    generator = torch.Generator().manual_seed(seed)
+    return edge_index[:, torch.randperm(edge_index.size(1), generator=generator)]

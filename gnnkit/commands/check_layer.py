@@ -1,0 +1,101 @@
+"""``gnnkit check-layer``: is the layer in my file right? (see :func:`gnnkit.check_layer`)
+
+    gnnkit check-layer FILE.py:ClassName --kind {mean-gcn,gat} [--param ROLE=PATH ...]
+
+Imports FILE.py (its folder first on the import path, so its own imports work), takes the class
+and prints the report. Exit status: 0 the layer is right, 1 it is wrong, 2 unusable input: no
+such file or class, a file that fails to import (its error is shown in a few lines), a
+parameter that cannot be found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import inspect
+import os
+import sys
+import traceback
+
+from torch import nn
+
+from ..check import check_layer
+from ..check.layer import KINDS
+from . import UsageError
+
+NAME = "check-layer"
+#: How many lines of the student's import error are shown.
+SHOWN_ERROR_LINES = 6
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        NAME,
+        help="check your own mean-GCN or GAT layer against the reference",
+        description="Run the layer class in FILE on small directed graphs, compare it with the "
+        "reference formula in float64 and name the mistakes.",
+    )
+    parser.add_argument("target", metavar="FILE.py:ClassName",
+                        help="the Python file and the layer class in it")
+    parser.add_argument("--kind", required=True, choices=tuple(KINDS),
+                        help="mean-gcn: H' = D^-1 A H W^T + H B^T; gat: one-head attention")
+    parser.add_argument(
+        "--param", action="append", default=[], metavar="ROLE=PATH",
+        help="where a parameter is when it is not named W, B or a, e.g. --param W=lin.weight",
+    )
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    path, _, class_name = args.target.rpartition(":")
+    if not path or not class_name:
+        raise UsageError(f"write the layer as FILE.py:ClassName, got {args.target!r}.")
+    layer = _load_class(path, class_name)
+    params = {}
+    for item in args.param:
+        role, equals, attribute = item.partition("=")
+        if not equals or not role or not attribute:
+            raise UsageError(f"--param takes ROLE=PATH such as W=lin.weight, got {item!r}.")
+        params[role] = attribute
+    try:
+        report = check_layer(layer, args.kind, params=params)
+    except (TypeError, ValueError) as error:
+        raise UsageError(str(error)) from None
+    print(report)
+    return 0 if report.ok else 1
+
+
+def _load_class(path: str, class_name: str):
+    """The object named ``class_name`` in the file (check_layer says if it is no layer)."""
+    if not os.path.isfile(path):
+        raise UsageError(f"file {path!r} not found.")
+    folder = os.path.dirname(os.path.abspath(path))
+    module_name = "gnnkit_checked_" + os.path.splitext(os.path.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise UsageError(f"{path!r} is not a Python file.")
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, folder)
+    try:
+        spec.loader.exec_module(module)
+    except (Exception, SystemExit) as error:  # noqa: BLE001 - the student's file: show its error
+        raise UsageError(f"{path} failed to import:\n{_their_error(error, path)}") from None
+    finally:
+        sys.path.remove(folder)
+    layer = getattr(module, class_name, None)
+    if layer is None:
+        classes = sorted(name for name, value in vars(module).items()
+                         if inspect.isclass(value) and issubclass(value, nn.Module)
+                         and value.__module__ == module_name)
+        there = f"its nn.Module classes: {', '.join(classes)}" if classes else "it has none"
+        raise UsageError(f"{path} has no class {class_name!r} ({there}).")
+    return layer
+
+
+def _their_error(error: BaseException, path: str) -> str:
+    """The traceback lines that are in the student's file, and the error itself."""
+    chunks = traceback.format_exception(error)
+    own = [chunk for chunk in chunks if not chunk.startswith(("Traceback", '  File "'))
+           or os.path.abspath(path) in chunk]
+    text = "".join(own).rstrip().splitlines()
+    return "\n".join(text[-SHOWN_ERROR_LINES:])
