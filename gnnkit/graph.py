@@ -40,8 +40,17 @@ class cached_tensor:
         cache = graph.__dict__
         if self.name in cache:
             return cache[self.name]
-        with torch.inference_mode(False), torch.no_grad():
-            value = self.compute(graph)
+        try:
+            with torch.inference_mode(False), torch.no_grad():
+                value = self.compute(graph)
+        except RuntimeError as error:
+            if "allocate" not in str(error) and "out of memory" not in str(error):
+                raise
+            raise ValueError(
+                f"the {self.name} layout of a graph with {graph.num_nodes:,} nodes and "
+                f"{graph.num_edges:,} edges does not fit in memory (it needs buffers of N + 1 "
+                "entries); renumber the nodes 0..N-1 so that N counts only nodes in use."
+            ) from None
         return cache.setdefault(self.name, value)
 
 
@@ -304,6 +313,10 @@ class Graph:
     def from_matrix(cls, matrix, name: str = "A") -> Graph:
         """From an adjacency matrix (nested lists, numpy, dense or sparse torch, scipy):
         every non-zero ``A[i, j]`` is an edge j -> i."""
+        if (sp.issparse(matrix) and np.iscomplexobj(matrix.data)) or (
+            is_torch_sparse(matrix) and matrix.is_complex()
+        ):
+            raise TypeError(f"{name} must hold real numbers, got complex entries.")
         if sp.issparse(matrix):
             coo = sp.coo_matrix(matrix, copy=True)
             coo.sum_duplicates()  # duplicates that sum to 0 are no edge
@@ -372,7 +385,7 @@ class Graph:
         n = self.num_nodes
         try:
             dense = torch.zeros(n, n, dtype=dtype, device=self.device)
-        except (RuntimeError, MemoryError):  # the allocator's out-of-memory error
+        except (RuntimeError, MemoryError, TypeError):  # out of memory, or n^2 beyond int64
             size = n * n * torch.empty(0, dtype=dtype).element_size()
             raise ValueError(
                 f"a dense {n} x {n} matrix needs {size / 1e9:.1f} GB, more than can be "
