@@ -224,7 +224,8 @@ def test_numpy_side_edits_give_the_float64_reference_mean():
     for step in range(6):
         array[0, step % 4] = (array[0, step % 4] + 1) % 5
         array[1, (step + 1) % 4] = step % 5
-        torch.testing.assert_close(layer(x, edge_index), mean_reference(x, torch.from_numpy(array.copy()), 5))
+        expected = mean_reference(x, torch.from_numpy(array.copy()), 5)
+        torch.testing.assert_close(layer(x, edge_index), expected)
 
 
 # ---------------------------------------------------------------------- R15: order independence
