@@ -61,13 +61,14 @@ def load_graph(path, *, one_indexed: bool = False, directed: bool = False) -> Gr
     return Graph.from_edge_list(pairs, largest + 1, undirected=not directed)
 
 
-def homework_graph(number: int) -> Graph:
+def homework_graph(number: int, *, directed: bool = False) -> Graph:
     """Homework graph 1 (5 nodes: 1-2, 1-3, 1-5, 2-3, 3-4) or 2 (6 nodes: 1-2, 2-3, 2-5, 3-4,
-    4-5, 4-6, 5-6), undirected, with the figure's nodes 1..n as nodes 0..n-1."""
+    4-5, 4-6, 5-6), with the figure's nodes 1..n as nodes 0..n-1: undirected (both directions
+    of every edge), or with ``directed=True`` each pair ``u-v`` as the one edge u -> v."""
     if isinstance(number, bool) or not isinstance(number, int) or number not in HOMEWORK_GRAPHS:
         raise ValueError(f"number must be 1 or 2 (the homework graphs), got {number!r}.")
     num_nodes, edges = HOMEWORK_GRAPHS[number]
-    return Graph.from_edge_list(edges, num_nodes, one_indexed=True, undirected=True)
+    return Graph.from_edge_list(edges, num_nodes, one_indexed=True, undirected=not directed)
 
 
 def _parse_id(token: str, where: str, one_indexed: bool) -> int:

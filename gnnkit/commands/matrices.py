@@ -30,7 +30,7 @@ from ..check import (
     read_matrix,
 )
 from ..graph import Graph
-from ..io import HOMEWORK_GRAPHS, load_graph
+from ..io import HOMEWORK_GRAPHS, homework_graph, load_graph
 from ..matrices import adjacency, degree_matrix, exact_matrix_power, laplacian
 from . import UsageError
 
@@ -162,9 +162,7 @@ def _load(args) -> tuple[Graph, str, int]:
         raise UsageError("give either a GRAPH file or --homework, not both.")
     if args.graph is None:
         number = args.homework or 1
-        num_nodes, edges = HOMEWORK_GRAPHS[number]
-        graph = Graph.from_edge_list(edges, num_nodes, one_indexed=True,
-                                     undirected=not args.directed)
+        graph = homework_graph(number, directed=args.directed)
         note = "" if args.homework else "; give a GRAPH file to use another graph"
         return graph, f"homework graph {number} (built in{note})", 1
     try:
