@@ -391,6 +391,29 @@ def test_aggregate_max_min_second_derivative_is_never_silently_wrong():
         torch.testing.assert_close(hvp, finite, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.xfail(
+    reason="scatter max/min gives half the gradient to a selected value that is exactly 0 "
+           "(torch's scatter_reduce backward counts the zero-filled output as a tie although "
+           "include_self=False)",
+    strict=True,
+)
+@pytest.mark.parametrize("reduce", ["max", "min"])
+def test_scatter_max_min_gradient_of_a_zero_value(reduce):
+    x = torch.tensor([[0.0], [-1.0 if reduce == "max" else 1.0]], dtype=torch.float64,
+                     requires_grad=True)
+    out = scatter(torch.tensor([0, 0]), x, 1, reduce)
+    assert out.item() == 0.0
+    (grad,) = torch.autograd.grad(out.sum(), x)
+    assert grad.view(-1).tolist() == [1.0, 0.0]
+
+
+def test_scatter_max_min_gradcheck_away_from_zero():
+    index = torch.tensor([2, 0, 2, 2, 4])
+    x = distinct(5, 3).detach().add(1.0).requires_grad_()  # no value is 0
+    for reduce in ("max", "min"):
+        assert torch.autograd.gradcheck(lambda h, r=reduce: scatter(index, h, 6, r), (x,))
+
+
 # ---------------------------------------------------------------------- R3: E > N^2
 def test_spmm_backward_with_more_edges_than_node_pairs():
     # One node with two self-loops: E = 2 > N^2 = 1.
