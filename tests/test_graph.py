@@ -355,3 +355,327 @@ def test_homework_graphs_and_data_files_agree():
     for bad in (0, 3, True, "1"):
         with pytest.raises(ValueError, match="1 or 2"):
             homework_graph(bad)
+
+
+# ---------------------------------------------------------------------- R9: ids beyond 3e9
+def python_coalesce(edges):
+    """Distinct (source, target) pairs sorted by (target, source)."""
+    return sorted(set(edges), key=lambda edge: (edge[1], edge[0]))
+
+
+@pytest.mark.parametrize("num_nodes", [3_037_000_499, 3_037_000_500, 2**32 + 1, 2**40, 2**62])
+def test_pair_sorts_do_not_overflow_for_huge_node_ids(num_nodes):
+    # The key target * N + source overflows int64 above about 3.04e9 nodes; these graphs are
+    # never made dense or CSR (that would allocate N entries), only sorted.
+    last = num_nodes - 1
+    edges = [(0, last), (last, 0), (1, last - 1), (last - 1, 1), (5, 5), (0, last), (last, last),
+             (2**31, 7), (7, 2**31)]
+    edges = [(s, t) for s, t in edges if max(s, t) < num_nodes]
+    graph = Graph(torch.tensor(edges).t(), num_nodes)
+    assert graph.coalesce().to_edge_list() == python_coalesce(edges)
+    assert graph.sorted().to_edge_list() == sorted(edges, key=lambda e: (e[1], e[0]))
+    both = edges + [(t, s) for s, t in edges]
+    assert graph.to_undirected().to_edge_list() == python_coalesce(both)
+    assert graph.to_undirected().is_undirected()
+    assert not Graph(torch.tensor([[0], [last]]), num_nodes).is_undirected()
+    assert Graph(torch.tensor([[0, last], [last, 0]]), num_nodes).is_undirected()
+    # Multiplicity counts: two edges one way, one the other.
+    assert not Graph(torch.tensor([[0, 0, last], [last, last, 0]]), num_nodes).is_undirected()
+
+
+def test_the_single_edge_repro_of_r9():
+    n = 2**32 + 1
+    graph = Graph(torch.tensor([[0], [n - 1]]), n)
+    assert graph.to_undirected().edge_index.tolist() == [[n - 1, 0], [0, n - 1]]
+    assert not graph.is_undirected()
+    assert Graph(torch.tensor([[0], [2**40 - 1]]), 2**40).to_undirected().num_edges == 2
+
+
+# ---------------------------------------------------------------------- R12: scipy duplicates
+def test_scipy_duplicates_that_sum_to_zero_are_no_edge():
+    rows, cols = np.array([0, 0, 1, 2, 2]), np.array([1, 1, 0, 2, 0])
+    data = np.array([1.0, -1.0, 3.0, 0.0, 2.0])  # (0, 1) sums to 0, (2, 2) stored as 0
+    expected = {(0, 1), (0, 2)}  # A[1, 0] and A[2, 0]: edges 0 -> 1 and 0 -> 2
+    for matrix in (sp.coo_matrix((data, (rows, cols)), shape=(3, 3)),
+                   sp.coo_array((data, (rows, cols)), shape=(3, 3)),
+                   sp.csr_matrix((data, (rows, cols)), shape=(3, 3)),
+                   sp.csc_matrix((data, (rows, cols)), shape=(3, 3))):
+        graph = Graph.from_matrix(matrix)
+        assert graph.num_nodes == 3 and edge_set(graph) == expected, type(matrix)
+        assert graph.num_edges == 2
+        assert as_graph(matrix, 3).num_edges == 2
+    dup = sp.coo_matrix((np.array([1.0, -1.0]), (np.array([0, 0]), np.array([1, 1]))),
+                        shape=(2, 2))
+    assert Graph.from_matrix(dup).num_edges == 0
+    from gnnkit import adjacency
+
+    assert adjacency(dup).tolist() == [[0, 0], [0, 0]]
+    assert dup.toarray().tolist() == [[0.0, 0.0], [0.0, 0.0]]
+
+
+def test_scipy_input_is_not_modified():
+    matrix = sp.coo_matrix((np.array([1.0, -1.0, 2.0]), (np.array([0, 0, 1]),
+                                                         np.array([1, 1, 0]))), shape=(2, 2))
+    Graph.from_matrix(matrix)
+    assert matrix.nnz == 3 and matrix.data.tolist() == [1.0, -1.0, 2.0]
+
+
+def test_torch_sparse_duplicates_that_sum_to_zero_are_no_edge():
+    indices = torch.tensor([[0, 0, 1], [1, 1, 0]])
+    matrix = torch.sparse_coo_tensor(indices, torch.tensor([1.0, -1.0, 2.0]), (2, 2),
+                                     check_invariants=True)
+    assert not matrix.is_coalesced()
+    assert edge_set(Graph.from_matrix(matrix)) == {(0, 1)}
+
+
+def test_a_layer_on_scipy_with_cancelling_duplicates_equals_the_dense_matrix():
+    from gnnkit.nn import MeanGCNConv
+
+    rows, cols = np.array([0, 0, 1, 2, 3]), np.array([1, 1, 0, 1, 2])
+    matrix = sp.coo_matrix((np.array([2.0, -2.0, 1.0, 1.0, 4.0]), (rows, cols)), shape=(4, 4))
+    layer = MeanGCNConv(3, 2).double()
+    x = torch.randn(4, 3, dtype=torch.float64)
+    dense = torch.from_numpy(matrix.toarray())
+    torch.testing.assert_close(layer(x, matrix), layer(x, dense))
+
+
+# ---------------------------------------------------------------------- R13: networkx multigraphs
+@pytest.mark.parametrize("kind", [nx.Graph, nx.DiGraph, nx.MultiGraph, nx.MultiDiGraph])
+def test_networkx_graphs_match_to_numpy_array(kind):
+    edges = [(0, 1), (0, 1), (1, 2), (2, 2), (2, 2), (3, 1), (1, 3), (1, 3)]
+    source = kind(edges)
+    source.add_node(4)
+    graph = Graph.from_networkx(source)
+    counts = nx.to_numpy_array(source, nodelist=sorted(source.nodes), dtype=np.int64)
+    # networkx: counts[u, v] edges u -> v; gnnkit: A[i, j] edges j -> i.
+    assert graph.to_dense().tolist() == counts.T.tolist(), kind.__name__
+    assert graph.num_nodes == 5
+
+
+def test_multigraph_and_multidigraph_keep_parallel_edges_their_own_way():
+    undirected = Graph.from_networkx(nx.MultiGraph([(0, 1), (0, 1), (1, 2)]))
+    directed = Graph.from_networkx(nx.MultiDiGraph([(0, 1), (0, 1), (1, 2)]))
+    assert sorted(undirected.to_edge_list()) == [(0, 1), (0, 1), (1, 0), (1, 0), (1, 2), (2, 1)]
+    assert sorted(directed.to_edge_list()) == [(0, 1), (0, 1), (1, 2)]
+    assert undirected.is_undirected() and not directed.is_undirected()
+
+
+def test_parallel_edges_of_a_multigraph_count_in_a_mean():
+    from gnnkit.nn import MeanGCNConv
+
+    layer = MeanGCNConv(1, 1).double()
+    with torch.no_grad():
+        layer.W.fill_(1.0)
+        layer.B.zero_()
+    x = torch.tensor([[0.0], [3.0], [9.0]], dtype=torch.float64)
+    multi = nx.MultiDiGraph([(1, 0), (1, 0), (2, 0)])
+    assert layer(x, multi)[0].item() == pytest.approx(5.0)  # (3 + 3 + 9) / 3
+    assert layer(x, nx.DiGraph(multi))[0].item() == pytest.approx(6.0)  # (3 + 9) / 2
+
+
+# ---------------------------------------------------------------------- R21: converters
+@pytest.mark.parametrize(
+    "make, error, words",
+    [
+        (lambda: Graph.from_edge_list(None), TypeError, "list of (u, v) pairs"),
+        (lambda: Graph.from_edge_list(5), TypeError, "list of (u, v) pairs"),
+        (lambda: Graph.from_edge_list("01"), TypeError, "list of (u, v) pairs"),
+        (lambda: Graph.from_edge_list([None]), ValueError, "not a pair"),
+        (lambda: Graph.from_edge_list([(0, 2**70)]), ValueError, "exceeds int64"),
+        (lambda: Graph.from_edge_list([(True, 1)]), TypeError, "integers"),
+        (lambda: Graph.from_pyg([(0, 1)]), TypeError, "torch_geometric Data"),
+        (lambda: Graph.from_pyg(None), TypeError, "torch_geometric Data"),
+        (lambda: Graph.from_pyg(torch.tensor([[0], [1]])), TypeError, "torch_geometric Data"),
+        (lambda: Graph.from_pyg(Data(edge_index=torch.tensor([[0], [5]]), num_nodes=3)),
+         ValueError, "node id 5"),
+    ],
+)
+def test_converters_refuse_bad_input_with_a_clear_error(make, error, words):
+    with pytest.raises(error) as info:
+        make()
+    assert words in str(info.value)
+
+
+def test_a_huge_dense_adjacency_is_refused_before_allocating():
+    import resource
+    import time
+
+    from gnnkit import adjacency
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=r"dense 1000001 x 1000001 .*sparse"):
+        adjacency([(0, 10**6)])
+    with pytest.raises(ValueError, match=r"dense 1000001 x 1000001 .*sparse"):
+        Graph.from_edge_list([(0, 10**6)]).to_dense()
+    assert time.perf_counter() - start < 10
+    grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert grown_kib < 1_000_000  # far below the 8 TB of a 10^6 x 10^6 int64 matrix
+    assert adjacency([(0, 10**6)], sparse=True).shape == (10**6 + 1, 10**6 + 1)
+
+
+# ---------------------------------------------------------------------- Graph.from_csr
+def csr_of(edge_index, num_nodes):
+    graph = Graph(edge_index, num_nodes)
+    rowptr, col, _ = graph.csr
+    return graph, rowptr.clone(), col.clone()
+
+
+def test_from_csr_uses_the_tensors_without_copying():
+    _, rowptr, col = csr_of(torch.tensor([[1, 2, 0, 3, 3], [0, 0, 1, 1, 3]]), 5)
+    graph = Graph.from_csr(rowptr, col)
+    assert graph.num_nodes == 5 and graph.num_edges == 5
+    new_rowptr, new_col, perm = graph.csr
+    assert new_rowptr is rowptr and new_col is col and perm is None
+    assert graph.edge_index.tolist() == [[1, 2, 0, 3, 3], [0, 0, 1, 1, 3]]
+
+
+def test_from_csr_over_a_memory_mapped_array(tmp_path):
+    path = tmp_path / "col.npy"
+    np.save(path, np.array([1, 2, 0, 3], dtype=np.int64))
+    mapped = np.load(path, mmap_mode="r+")
+    col = torch.from_numpy(mapped)
+    graph = Graph.from_csr(torch.tensor([0, 2, 3, 4, 4]), col, 4)
+    assert graph.csr[1].data_ptr() == col.data_ptr()
+    assert graph.in_degree.tolist() == [2, 1, 1, 0]
+
+
+@settings(max_examples=40, deadline=None)
+@given(edge_lists())
+def test_from_csr_equals_graph_of_the_same_edges(data):
+    n, pairs = data
+    edge_index = torch.tensor(pairs, dtype=torch.long).reshape(-1, 2).t()
+    graph, rowptr, col = csr_of(edge_index, n)
+    other = Graph.from_csr(rowptr, col, n)
+    assert other.num_nodes == graph.num_nodes and other.num_edges == graph.num_edges
+    assert torch.equal(other.edge_index, graph.edge_index[:, graph.csr[2]])
+    for name in ("in_degree", "out_degree", "csr_target"):
+        assert torch.equal(getattr(other, name), getattr(graph, name)), name
+    assert torch.equal(other.csc[0], graph.csc[0]) and torch.equal(other.csc[1], graph.csc[1])
+    assert torch.equal(other.to_dense(), graph.to_dense())
+    assert torch.equal(other.reverse.to_dense(), graph.reverse.to_dense())
+    assert canonical(other.coalesce()) == canonical(graph.coalesce())
+    assert torch.equal(other.add_self_loops().to_dense(), graph.add_self_loops().to_dense())
+    assert other.is_undirected() == graph.is_undirected()
+
+
+def all_layers():
+    from gnnkit.nn import GATConv, MeanGCNConv, MedianGCNConv, MessagePassing
+
+    torch.manual_seed(0)
+    return {
+        "mean": MeanGCNConv(3, 2, bias=True).double(),
+        "median": MedianGCNConv(3, 2, bias=True).double(),
+        "gat": GATConv(3, 2, heads=2).double(),
+        "gat_no_loops": GATConv(3, 2, heads=2, concat=False, add_self_loops=False).double(),
+        "max": MessagePassing(aggr="max"),
+    }
+
+
+def run(layer, x, graph_like):
+    """A layer's forward, or propagate for the bare MessagePassing (fused max)."""
+    if layer.__class__.__name__ == "MessagePassing":
+        return layer.propagate(graph_like, x=x)
+    return layer(x, graph_like)
+
+
+def test_from_csr_gives_the_same_layer_outputs_and_gradients():
+    edge_index = torch.tensor([[0, 0, 1, 2, 3, 1, 2, 4, 0], [1, 1, 0, 0, 0, 3, 2, 1, 4]])
+    _, rowptr, col = csr_of(edge_index, 6)
+    x = torch.randn(6, 3, dtype=torch.float64)
+    for name, layer in all_layers().items():
+        reference = run(layer, x, edge_index)
+        h = x.clone().requires_grad_()
+        out = run(layer, h, Graph.from_csr(rowptr, col, 6))
+        torch.testing.assert_close(out, reference, msg=name)
+        (grad,) = torch.autograd.grad(out.pow(2).sum(), h)
+        h2 = x.clone().requires_grad_()
+        (want,) = torch.autograd.grad(run(layer, h2, edge_index).pow(2).sum(), h2)
+        torch.testing.assert_close(grad, want, msg=name)
+
+
+@pytest.mark.parametrize(
+    "rowptr, col, num_nodes, error, words",
+    [
+        ([1, 2, 3], [0, 1], None, ValueError, "start at 0"),
+        ([0, 2, 3], [0, 1], None, ValueError, "end at E"),
+        ([0, 2, 1, 2], [0, 1], None, ValueError, "non-decreasing"),
+        ([0, 1, 2], [0, 2], None, ValueError, "node id 2"),
+        ([0, 1, 2], [0, -1], None, ValueError, "negative"),
+        ([0, 1, 2], [0, 1], 3, ValueError, "needs 4"),
+        ([], [], None, ValueError, "N + 1 >= 1"),
+        ([0.0, 1.0], [0], None, TypeError, "rowptr must be a 1-D integer"),
+        ([0, 1], [0.0], None, TypeError, "col must be a 1-D integer"),
+        ([[0, 1]], [0], None, TypeError, "rowptr must be a 1-D integer"),
+        ([0, 1], [0], 1.0, TypeError, "num_nodes must be an int"),
+        ([0, 1], [0], -1, ValueError, "num_nodes must be >= 0"),
+    ],
+)
+def test_from_csr_checks_its_arguments(rowptr, col, num_nodes, error, words):
+    def tensor(values):
+        return torch.tensor(values) if values else torch.zeros(0, dtype=torch.long)
+
+    with pytest.raises(error) as info:
+        Graph.from_csr(tensor(rowptr), tensor(col), num_nodes)
+    assert words in str(info.value)
+
+
+def test_from_csr_refuses_lists():
+    with pytest.raises(TypeError, match="rowptr must be a 1-D integer tensor"):
+        Graph.from_csr([0, 1], torch.tensor([0]))
+
+
+# ---------------------------------------------------------------------- PyG EdgeIndex
+def edge_index_forms(edge_index, num_nodes):
+    from torch_geometric import EdgeIndex
+
+    plain = EdgeIndex(edge_index, sparse_size=(num_nodes, num_nodes))
+    by_col, _ = plain.sort_by("col")
+    by_row, _ = plain.sort_by("row")
+    return {
+        "unsorted": plain,
+        "by_col": by_col,
+        "by_row": by_row,
+        "no_size": EdgeIndex(edge_index),
+        "data_by_col": Data(edge_index=by_col, num_nodes=num_nodes),
+        "data_by_row": Data(edge_index=by_row, num_nodes=num_nodes),
+    }
+
+
+def test_edge_index_gives_the_same_outputs_as_a_plain_edge_index_in_every_layer():
+    edge_index = torch.tensor([[0, 0, 1, 2, 3, 1, 2, 4, 0, 4], [1, 1, 0, 0, 0, 3, 2, 1, 4, 4]])
+    x = torch.randn(6, 3, dtype=torch.float64)  # node 5 isolated, so sizes matter
+    for form, graph_like in edge_index_forms(edge_index, 6).items():
+        for name, layer in all_layers().items():
+            reference = run(layer, x, edge_index)
+            torch.testing.assert_close(run(layer, x, graph_like), reference, msg=f"{name} {form}")
+
+
+def test_edge_index_sorted_by_target_is_used_without_sorting_again():
+    from torch_geometric import EdgeIndex
+
+    edge_index = EdgeIndex(torch.tensor([[2, 0, 1, 2], [0, 1, 1, 2]]), sparse_size=(3, 3),
+                           sort_order="col")
+    graph = as_graph(edge_index, 3)
+    (colptr, row), _ = edge_index.get_csc()
+    rowptr, col, perm = graph.csr
+    assert perm is None and torch.equal(rowptr, colptr) and torch.equal(col, row)
+    assert graph.edge_index.tolist() == [[2, 0, 1, 2], [0, 1, 1, 2]]
+    by_row = Graph.from_pyg_edge_index(edge_index.sort_by("row")[0], 3)
+    assert torch.equal(by_row.csr[0], colptr) and sorted(by_row.to_edge_list()) == sorted(
+        graph.to_edge_list())
+
+
+def test_edge_index_sizes_are_checked():
+    from torch_geometric import EdgeIndex
+
+    from gnnkit.nn import MeanGCNConv
+
+    edge_index = EdgeIndex(torch.tensor([[0, 1], [1, 2]]), sparse_size=(3, 3))
+    with pytest.raises(ValueError, match="num_nodes=4"):
+        Graph.from_pyg_edge_index(edge_index, 4)
+    with pytest.raises(ValueError, match="square"):
+        Graph.from_pyg_edge_index(EdgeIndex(torch.tensor([[0, 1], [1, 2]]), sparse_size=(3, 4)))
+    with pytest.raises(ValueError, match="num_nodes=4"):
+        MeanGCNConv(2, 2)(torch.randn(4, 2), edge_index)
+    assert Graph.from_pyg_edge_index(EdgeIndex(torch.tensor([[0, 1], [1, 2]]))).num_nodes == 3
