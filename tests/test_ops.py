@@ -279,6 +279,16 @@ def test_multi_head_spmm_and_edge_dots_match_loops():
     left3, right3 = left.view(6, 2, 2), right.view(6, 2, 2)
     torch.testing.assert_close(edge_dots(graph, left3, right3),
                                edge_dots_loop(graph, left3, right3))
+    with torch.no_grad():  # the form used inside backward passes
+        for dtype in (torch.float32, torch.float64, torch.bfloat16):
+            a, b = left.to(dtype), right.to(dtype)
+            tolerance = 1e-5 if dtype != torch.bfloat16 else 5e-2
+            torch.testing.assert_close(edge_dots(graph, a, b).double(), edge_dots_loop(graph, a, b),
+                                       rtol=tolerance, atol=tolerance)
+            a3, b3 = a.view(6, 2, 2), b.view(6, 2, 2)
+            torch.testing.assert_close(edge_dots(graph, a3, b3).double(),
+                                       edge_dots_loop(graph, a3, b3), rtol=tolerance,
+                                       atol=tolerance)
 
 
 @pytest.mark.parametrize("reduce", ["sum", "mean", "max", "min", "median"])
