@@ -78,7 +78,8 @@ def test_every_layer_trains_in_half_precision_on_cpu(name, dtype, tolerance):
     scale = 1 + ref_out.abs().max().item()
     torch.testing.assert_close(out, ref_out, rtol=0, atol=tolerance * scale)
     for got, want in zip(grads, ref_grads):
-        torch.testing.assert_close(got, want, rtol=0, atol=tolerance * (1 + want.abs().max().item()))
+        atol = tolerance * (1 + want.abs().max().item())
+        torch.testing.assert_close(got, want, rtol=0, atol=atol)
 
 
 # ---------------------------------------------------------------------- R5: autocast
@@ -235,7 +236,7 @@ def test_integer_two_by_two_is_an_edge_index_and_bool_an_adjacency(name):
     torch.testing.assert_close(twice, layer(x, Graph(torch.tensor([[1, 1], [0, 0]]), 2)))
 
 
-# ---------------------------------------------------------------------- R17: NaN in a dense adjacency
+# ---------------------------------------------------------------------- R17: NaN in an adjacency
 @pytest.mark.parametrize("name", LAYERS)
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
 def test_nan_or_infinity_in_a_dense_adjacency_is_refused(name, bad):

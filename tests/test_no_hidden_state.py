@@ -353,6 +353,40 @@ def test_threads_never_raise_and_agree_with_one_thread():
     assert mismatches == []
 
 
+def test_threads_training_on_shared_fresh_graphs_agree_with_one_thread():
+    # Backward passes fill the transpose cache (Graph.reverse) of Graphs shared by threads.
+    num_threads, calls = 4, 40
+    layers = {name: make_layer(name) for name in ("mean", "median", "gat_no_loops")}
+    x = torch.randn(6, 3)
+    edge_index = random_graph(6, 12, seed=8, unique=False)
+
+    def input_gradient(layer, graph):
+        h = x.clone().requires_grad_()
+        return torch.autograd.grad(layer(h, graph).pow(2).sum(), h)[0]
+
+    expected = {name: input_gradient(layer, Graph(edge_index, 6)) for name, layer in layers.items()}
+    graphs = [Graph(edge_index, 6) for _ in range(calls)]
+    barrier = threading.Barrier(num_threads)
+    problems = []
+
+    def work(t):
+        barrier.wait()
+        for call in range(calls):
+            name = ("mean", "median", "gat_no_loops")[(call + t) % 3]
+            try:
+                if not torch.allclose(input_gradient(layers[name], graphs[call]), expected[name]):
+                    problems.append((name, t, call))
+            except Exception as error:  # noqa: BLE001 - any error fails the test below
+                problems.append(repr(error))
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(num_threads)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert problems == []
+
+
 # ---------------------------------------------------------------------- R2: torch.compile
 class AllLayers(nn.Module):
     """Every layer in one module, so one compile per backend covers them all."""
