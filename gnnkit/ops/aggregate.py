@@ -34,12 +34,14 @@ def aggregate(graph: Graph, values: Tensor | None, x: Tensor, reduce: str = "sum
     check_node_tensor(x, graph, "x", dims=2)
     if reduce not in REDUCTIONS:
         raise ValueError(f"reduce must be one of {REDUCTIONS}, got {reduce!r}.")
-    if reduce in ("sum", "mean"):
-        values = check_edge_values(values, graph, x, "values")
-        if reduce == "mean":
-            inverse_degree = 1.0 / graph.in_degree.clamp(min=1).to(x.dtype)
-            values = values * inverse_degree.index_select(0, graph.csr_target)
+    if reduce == "sum":
         return spmm(graph, values, x)
+    if reduce == "mean":
+        inverse_degree = 1.0 / graph.in_degree.clamp(min=1).to(x.dtype)
+        weights = inverse_degree.index_select(0, graph.csr_target)
+        if values is not None:
+            weights = check_edge_values(values, graph, x, "values") * weights
+        return spmm(graph, weights, x)
     if values is not None:
         raise ValueError(f"values (edge weights) are only supported with sum and mean, not "
                          f"{reduce!r}; multiply the messages instead.")

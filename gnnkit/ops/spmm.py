@@ -38,11 +38,17 @@ def edge_dots(graph: Graph, left: Tensor, right: Tensor) -> Tensor:
     """``out[k] = <left[i_k], right[j_k]>`` for every edge j_k -> i_k in CSR order.
 
     The sampled product ``left @ right^T`` at the edges: for [N, D] inputs a [E] result; for
-    [N, H, C] inputs one dot per head, [E, H]. Computed in blocks of edges, so no [E, D]
-    tensor is ever made (each block gathers [block, D] rows of both). Any dtype, duplicate
-    edges and self-loops alike, and differentiable (second derivatives of :func:`spmm` and
-    :func:`multi_head_spmm` run through it).
+    [N, H, C] inputs one dot per head, [E, H]. No [E, D] tensor is made: float32/float64 use
+    torch's sampled sparse product (one per head); other dtypes, graphs with more edges than
+    N^2 entries (parallel edges on a tiny graph, which that product refuses) and second
+    derivatives gather [block, D] rows of both in blocks of edges, with differentiable
+    operations.
     """
+    if _sampled_product_applies(graph, left):
+        if left.dim() == 2:
+            return _sampled_product(graph, left, right)
+        return torch.stack([_sampled_product(graph, left[:, h], right[:, h])
+                            for h in range(left.shape[1])], dim=1)
     _, col, _ = graph.csr
     target = graph.csr_target
     heads = left.shape[1] if left.dim() == 3 else None
@@ -57,6 +63,18 @@ def edge_dots(graph: Graph, left: Tensor, right: Tensor) -> Tensor:
     if not parts:
         return left.new_zeros((0,) if heads is None else (0, heads))
     return torch.cat(parts)
+
+
+def _sampled_product_applies(graph: Graph, left: Tensor) -> bool:
+    return (not torch.is_grad_enabled() and left.dtype in (torch.float32, torch.float64)
+            and graph.num_edges <= graph.num_nodes ** 2 and left.shape[-1] > 0)
+
+
+def _sampled_product(graph: Graph, left: Tensor, right: Tensor) -> Tensor:
+    rowptr, col, _ = graph.csr
+    pattern = sparse_csr(rowptr, col, left.new_zeros(graph.num_edges), graph.num_nodes)
+    return torch.sparse.sampled_addmm(pattern, left.contiguous(), right.contiguous().t(),
+                                      beta=0.0).values()
 
 
 class _SpMM(torch.autograd.Function):
@@ -121,8 +139,8 @@ def _prepare_backward(graph: Graph, x: Tensor) -> None:
 class _MultiHeadSpMM(torch.autograd.Function):
     """out[:, h] = A_h @ x[:, h] for every head h, ``A_h[i, j] = weights[k, h]``.
 
-    One CSR product per head over the strided head slice ``x[:, h]`` (no transposed copy of
-    x). Backward: grad_x[:, h] = A_h^T @ grad_out[:, h] and grad_weights[k, h] =
+    One CSR product per head over a contiguous copy of the head slice ``x[:, h]`` ([N, C], one
+    at a time: no transposed copy of the whole of x). Backward: grad_x[:, h] = A_h^T @ grad_out[:, h] and grad_weights[k, h] =
     <grad_out[i, h], x[j, h]>, computed in edge blocks. Saves ``weights`` [E, H] and ``x``
     (the layer keeps it alive anyway): nothing of size E x H x C.
     """
@@ -133,8 +151,9 @@ class _MultiHeadSpMM(torch.autograd.Function):
         ctx.graph = graph
         ctx.save_for_backward(weights, x if ctx.needs_input_grad[0] else None)
         out = x.new_empty(x.shape)
-        for head in range(x.shape[1]):
-            out[:, head] = csr_matmul(rowptr, col, weights[:, head], graph.num_nodes, x[:, head])
+        for head in range(x.shape[1]):  # contiguous [N, C] and [E] slices: the fast kernels
+            out[:, head] = csr_matmul(rowptr, col, weights[:, head].contiguous(),
+                                      graph.num_nodes, x[:, head].contiguous())
         return out
 
     @staticmethod
