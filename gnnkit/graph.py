@@ -98,7 +98,8 @@ class Graph:
         The sources of the edges into node i are ``col[rowptr[i]:rowptr[i+1]]``; the edges are
         numbered in this order (``edge_index`` is ``[col, target]``). The tensors are used as
         they are (for example memory-mapped arrays shared by several processes) and must not
-        be modified afterwards.
+        be modified afterwards; only tensors made under ``torch.inference_mode`` are copied
+        (autograd cannot save those).
 
         Args:
             rowptr: [N + 1] integer, starts at 0, non-decreasing, ends at E.
@@ -109,6 +110,9 @@ class Graph:
             if not isinstance(value, Tensor) or value.dim() != dim or value.is_floating_point():
                 raise TypeError(f"{name} must be a 1-D integer tensor, got {_describe(value)}.")
         rowptr, col = rowptr.long(), col.long()
+        if rowptr.is_inference() or col.is_inference():  # made under inference_mode: a normal
+            with torch.inference_mode(False):  # copy, so that autograd may save them later
+                rowptr, col = rowptr.clone(), col.clone()
         if rowptr.numel() == 0:
             raise ValueError("rowptr must have N + 1 >= 1 entries (rowptr[0] = 0).")
         num_nodes = _check_num_nodes(rowptr.numel() - 1 if num_nodes is None else num_nodes)

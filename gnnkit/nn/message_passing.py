@@ -50,7 +50,7 @@ class MessagePassing(nn.Module):
     and any keyword argument it names.
 
     **Fused path.** When ``message`` returns the source's features ``x_j``, or ``x_j`` times a
-    per-edge weight ([E] or [E, 1]) for sum and mean, and the aggregation is one of the
+    per-edge weight column [E, 1] for sum and mean, and the aggregation is one of the
     built-in sum, mean, max, min or median (and :meth:`aggregate` is not overridden),
     ``propagate`` reduces on the graph's CSR with :func:`gnnkit.ops.aggregate` and never
     creates the [E, F] message tensor. To find out, an overridden ``message`` is called once
@@ -151,9 +151,9 @@ class MessagePassing(nn.Module):
             return None
         if probe.weight is None:
             return reduce, None, features
-        weight = probe.weight
-        if reduce not in ("sum", "mean") or weight.numel() != graph.num_edges or (
-            weight.dtype != features.dtype or weight.dim() > 2 or weight.shape[0] != graph.num_edges
+        weight = probe.weight  # [E, 1] scales each edge's row; other shapes broadcast otherwise
+        if reduce not in ("sum", "mean") or tuple(weight.shape) != (graph.num_edges, 1) or (
+            weight.dtype != features.dtype
         ):
             return None
         _, _, perm = graph.csr

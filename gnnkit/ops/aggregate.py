@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from ..graph import Graph
 from ._checks import check_edge_values, check_graph, check_node_tensor
-from .median import segment_median
+from .median import _GatherPerFeature, segment_median
 from .spmm import spmm
 
 REDUCTIONS = ("sum", "mean", "max", "min", "median")
@@ -20,7 +19,7 @@ def aggregate(graph: Graph, values: Tensor | None, x: Tensor, reduce: str = "sum
     ``out[i] = reduce_{j -> i} values[k] * x[j]`` over the edges into i (CSR order of
     ``values``); a node with no incoming edge gets 0. ``sum`` and ``mean`` are one CSR product
     (:func:`spmm`, mean with weights ``values / d_i``); ``median`` is :func:`segment_median`;
-    ``max`` and ``min`` gather and reduce per target in one ``embedding_bag`` on CPU (a
+    ``max`` and ``min`` find each selected row in one ``embedding_bag`` pass on CPU (a
     per-edge gather elsewhere). ``values`` (None for ones) is only supported with sum and
     mean.
 
@@ -53,12 +52,20 @@ def aggregate(graph: Graph, values: Tensor | None, x: Tensor, reduce: str = "sum
 
 
 def _segment_max(graph: Graph, x: Tensor) -> Tensor:
-    """out[i] = max over the in-neighbours j of x[j], feature by feature (0 with none)."""
+    """out[i] = max over the in-neighbours j of x[j], feature by feature (0 with none).
+
+    On CPU, ``embedding_bag`` in max mode finds the row of each maximum in one pass and
+    :func:`gather_per_feature` takes those entries, so the gradient goes to the selected
+    entries and second derivatives are right; elsewhere a per-edge gather and
+    ``segment_reduce``.
+    """
     rowptr, col, _ = graph.csr
     if graph.num_edges == 0 or x.shape[1] == 0:
         return x * 0
     if x.device.type == "cpu":
-        return F.embedding_bag(col, x, rowptr, mode="max", include_last_offset=True)
+        *_, rows = torch.embedding_bag(x.detach(), col, rowptr, False, 2, False, None, True)
+        rows = rows.masked_fill((graph.in_degree == 0).unsqueeze(1), x.shape[0])
+        return _GatherPerFeature.apply(x.contiguous(), rows)
     gathered = x.index_select(0, col)
     out = torch.segment_reduce(gathered, "max", offsets=rowptr, axis=0, unsafe=True)
     empty = (graph.in_degree == 0).unsqueeze(1)

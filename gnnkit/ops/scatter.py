@@ -31,7 +31,14 @@ def scatter(index: Tensor, x: Tensor, dim_size: int, reduce: str = "sum") -> Ten
         count = torch.bincount(index, minlength=dim_size).clamp_(min=1)
         return out.index_add_(0, index, x) / count.view((-1,) + (1,) * (x.dim() - 1)).to(x.dtype)
     expanded = index.view((-1,) + (1,) * (x.dim() - 1)).expand_as(x)
-    return out.scatter_reduce(0, expanded, x, "a" + reduce, include_self=False)
+    if not x.is_floating_point():
+        return out.scatter_reduce(0, expanded, x, "a" + reduce, include_self=False)
+    # Start from NaN, not 0: torch's backward compares the output with the starting values as
+    # well, so a selected message equal to a starting 0 would get only half its gradient.
+    start = torch.full_like(out, float("nan"))
+    reduced = start.scatter_reduce(0, expanded, x, "a" + reduce, include_self=False)
+    received = torch.bincount(index, minlength=dim_size) > 0
+    return torch.where(received.view((-1,) + (1,) * (x.dim() - 1)), reduced, out)
 
 
 def check_index(index, x, dim_size) -> Tensor:

@@ -44,6 +44,14 @@ def edge_dots(graph: Graph, left: Tensor, right: Tensor) -> Tensor:
     derivatives gather [block, D] rows of both in blocks of edges, with differentiable
     operations.
     """
+    check_graph(graph)
+    dims = left.dim() if isinstance(left, Tensor) and left.dim() in (2, 3) else 2
+    check_node_tensor(left, graph, "left", dims=dims)
+    check_node_tensor(right, graph, "right", dims=dims)
+    if left.shape != right.shape or left.dtype != right.dtype:
+        raise ValueError(f"left and right must have the same shape and dtype; got "
+                         f"{list(left.shape)} {left.dtype} and {list(right.shape)} "
+                         f"{right.dtype}.")
     if _sampled_product_applies(graph, left):
         if left.dim() == 2:
             return _sampled_product(graph, left, right)
