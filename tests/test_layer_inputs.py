@@ -495,12 +495,6 @@ def test_fused_per_edge_weight_equals_general_path_and_a_loop(reduce, weight_sha
             torch.testing.assert_close(a, b, msg=form)
 
 
-@pytest.mark.xfail(
-    reason="ops.scatter max/min (the general path's MaxAggregation/MinAggregation) gives half "
-           "the gradient to a message that is exactly 0: scatter_reduce's backward counts the "
-           "zero-filled output as a tie although include_self=False",
-    strict=True,
-)
 @pytest.mark.parametrize("reduce", ["max", "min"])
 def test_max_message_of_exactly_zero_gets_its_gradient(reduce):
     # ReLU messages are often exactly 0; the fused path (embedding_bag) is right here.
@@ -534,12 +528,6 @@ class WeightedByEdgeGeneral(WeightedByEdge):
         return self.aggr_module(messages, index, dim_size)
 
 
-@pytest.mark.xfail(
-    reason="the fused path reads a weight [E] in x_j * w as one weight per edge, while the "
-           "message itself (and the general path) broadcasts it over the features; with "
-           "F == E the two paths silently differ",
-    strict=True,
-)
 @pytest.mark.parametrize("reduce", ["sum", "mean"])
 def test_fused_weight_of_shape_e_means_what_the_message_computes(reduce):
     edge_index = torch.tensor([[1, 2, 0], [0, 0, 1]])  # E = 3 edges
@@ -564,9 +552,6 @@ class ScaledByScalar(MessagePassing):
         return x_j * self.scale
 
 
-@pytest.mark.xfail(reason="with exactly one edge, a 0-dim weight passes the numel() == E test "
-                          "of MessagePassing._fused_form, whose weight.shape[0] then raises "
-                          "IndexError", strict=True)
 def test_a_scalar_weight_works_on_a_graph_with_one_edge():
     x = torch.randn(2, 3, dtype=torch.float64)
     out = ScaledByScalar()(x, torch.tensor([[0], [1]]))

@@ -137,18 +137,7 @@ def test_a_graph_built_under_inference_mode_trains_afterwards():
     torch.testing.assert_close(x.grad, expected)
 
 
-INFERENCE_CSR_BUG = pytest.mark.xfail(
-    reason="Graph.from_csr (and so an EdgeIndex sorted by target) keeps inference tensors "
-           "as its CSR; GATConv without self-loops index_selects with them under autograd: "
-           "'Inference tensors cannot be saved for backward'",
-    strict=True,
-)
-
-
-@pytest.mark.parametrize("name", [
-    pytest.param(name, marks=INFERENCE_CSR_BUG) if name == "gat_no_loops" else name
-    for name in LAYERS
-])
+@pytest.mark.parametrize("name", LAYERS)
 def test_edge_index_and_csr_made_under_inference_mode_train_afterwards(name):
     from torch_geometric import EdgeIndex
 
