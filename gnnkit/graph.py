@@ -18,6 +18,11 @@ from torch import Tensor
 
 from ._validate import as_edge_index, as_matrix, check_node_ids, is_torch_sparse
 
+# torch warns once that its sparse CSR tensors are in beta; gnnkit builds them from checked
+# parts only. Filtered here, at import, and not around each call: a warnings context inside a
+# backward pass is a side effect that torch.compile refuses to trace.
+warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+
 #: Largest N for which the pair key ``major * N + minor`` of two node ids fits in int64.
 _PAIR_KEY_MAX_NODES = 3_037_000_499
 
@@ -223,7 +228,10 @@ class Graph:
         """The graph with every edge reversed (A^T), built from the cached transpose, so its
         CSR is this graph's :attr:`csc` (no second sort)."""
         colptr, row, _ = self.csc
-        return Graph.from_csr(colptr, row, self.num_nodes)
+        graph = Graph.__new__(Graph)
+        graph.num_nodes = self.num_nodes
+        graph.__dict__["csr"] = (colptr, row, None)
+        return graph
 
     # ------------------------------------------------------------------ derived graphs
     def to(self, device) -> Graph:
@@ -498,11 +506,8 @@ def networkx_node_order(graph: nx.Graph) -> list:
 
 def sparse_csr(rowptr: Tensor, col: Tensor, values: Tensor, num_nodes: int) -> Tensor:
     """A torch sparse CSR tensor [N, N] from trusted parts (no invariant re-check)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-        return torch.sparse_csr_tensor(
-            rowptr, col, values, (num_nodes, num_nodes), check_invariants=False
-        )
+    return torch.sparse_csr_tensor(rowptr, col, values, (num_nodes, num_nodes),
+                                   check_invariants=False)
 
 
 def _is_pyg_data(value) -> bool:

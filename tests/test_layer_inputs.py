@@ -628,3 +628,26 @@ def test_fused_path_ignores_what_an_overridden_update_reads():
                             if neighbours_of(edge_index, i) else torch.zeros(3).double()
                             for i in range(6)])
     torch.testing.assert_close(layer(x, edge_index), expected)
+
+
+class WeightedOrNot(MessagePassing):
+    """message(x_j, edge_weight=None): the weight may be left out of propagate()."""
+
+    def __init__(self):
+        super().__init__(aggr="sum")
+
+    def forward(self, x, graph, edge_weight=None):
+        if edge_weight is None:
+            return self.propagate(graph, x=x)
+        return self.propagate(graph, x=x, edge_weight=edge_weight)
+
+    def message(self, x_j, edge_weight=None):
+        return x_j if edge_weight is None else x_j * edge_weight
+
+
+def test_a_message_argument_with_a_default_may_be_left_out():
+    edge_index = torch.tensor([[0, 1, 2], [1, 2, 0]])
+    x = torch.randn(3, 2, dtype=torch.float64)
+    weight = torch.tensor([[2.0], [3.0], [4.0]], dtype=torch.float64)
+    torch.testing.assert_close(WeightedOrNot()(x, edge_index), x.roll(1, 0))
+    torch.testing.assert_close(WeightedOrNot()(x, edge_index, weight), (x * weight).roll(1, 0))

@@ -46,8 +46,8 @@ class MessagePassing(nn.Module):
     named ``<name>_j`` receive ``kwargs[<name>]`` gathered at each edge's source j, arguments
     named ``<name>_i`` the same gathered at each edge's target i; other arguments (e.g.
     ``edge_attr`` [E, ...], aligned with the graph's edge order) are passed unchanged, as are
-    ``index`` (the targets [E]) and ``edge_index`` [2, E]. ``update`` receives ``aggr_out``
-    and any keyword argument it names.
+    ``index`` (the targets [E]) and ``edge_index`` [2, E]; an argument with a default value
+    may be left out. ``update`` receives ``aggr_out`` and any keyword argument it names.
 
     **Fused path.** When ``message`` returns the source's features ``x_j``, or ``x_j`` times a
     per-edge weight column [E, 1] for sum and mean, and the aggregation is one of the
@@ -67,6 +67,7 @@ class MessagePassing(nn.Module):
         super().__init__()
         self.aggr_module = resolve_aggregation(aggr)
         self._message_args = _argument_names(self.message)
+        self._message_defaults = _names_with_defaults(self.message)
         self._update_args = _argument_names(self.update)[1:]
 
     def propagate(self, graph, **kwargs) -> Tensor:
@@ -111,7 +112,7 @@ class MessagePassing(nn.Module):
                 message_kwargs[name] = kwargs[name[:-2]].index_select(0, ends)
             elif name in kwargs:
                 message_kwargs[name] = kwargs[name]
-            else:
+            elif name not in self._message_defaults:
                 raise TypeError(f"message() needs {name!r}; pass it to propagate() as a keyword.")
         messages = self.message(**message_kwargs)
         if not isinstance(messages, Tensor) or messages.dim() < 1 or (
@@ -133,7 +134,8 @@ class MessagePassing(nn.Module):
         if reduce is None or type(self).aggregate is not MessagePassing.aggregate:
             return None
         sources = [name for name in self._message_args if name.endswith("_j")]
-        others = [name for name in self._message_args if name not in sources]
+        others = [name for name in self._message_args if name not in sources
+                  and not (name in self._message_defaults and name not in kwargs)]
         if len(sources) != 1 or any(name not in kwargs or name.endswith("_i")
                                     or name in ("index", "edge_index") for name in others):
             return None
@@ -183,6 +185,11 @@ def _argument_names(method) -> list[str]:
         p.name for p in inspect.signature(method).parameters.values()
         if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
     ]
+
+
+def _names_with_defaults(method) -> set[str]:
+    return {p.name for p in inspect.signature(method).parameters.values()
+            if p.default is not p.empty}
 
 
 def _first_node_tensor(kwargs: dict, message_args: list[str]) -> Tensor:

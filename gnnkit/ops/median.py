@@ -101,8 +101,8 @@ class _GatherPerFeature(torch.autograd.Function):
 
     Forward: one flat ``take`` at positions ``rows * F + f`` of x with a zero row appended.
     Backward: grad_x[r, f] = sum of grad_out[i, f] over the (i, f) with rows[i, f] = r: one
-    weighted ``bincount``, or a differentiable ``index_add`` when a second derivative is asked
-    for. Saves only the [N, F] positions.
+    flat ``index_add`` (fixed output size, differentiable for second derivatives). Saves
+    only the [N, F] positions.
     """
 
     @staticmethod
@@ -120,12 +120,7 @@ class _GatherPerFeature(torch.autograd.Function):
         num_features = grad_out.size(1)
         size = ctx.num_rows * num_features
         flat = grad_out.reshape(-1)
-        if torch.is_grad_enabled():
-            sums = flat.new_zeros(size + num_features).index_add(0, positions.view(-1), flat)
-        else:
-            weights = flat if flat.dtype in (torch.float32, torch.float64) else flat.float()
-            sums = torch.bincount(positions.view(-1), weights=weights,
-                                  minlength=size + num_features).to(grad_out.dtype)
+        sums = flat.new_zeros(size + num_features).index_add(0, positions.view(-1), flat)
         return sums[:size].view(ctx.num_rows, num_features), None
 
 

@@ -24,9 +24,12 @@ def csr_matmul(rowptr: Tensor, col: Tensor, values: Tensor, num_nodes: int,
     for float32, float16 and bfloat16 that is exactly ``embedding_bag`` in sum mode with one bag
     per row, a fused gather-and-sum kernel built for embedding lookups and faster than the
     sparse product (see the bandwidth rows of bench/results/cpu.md). Otherwise (float64, CUDA)
-    the sparse CSR product. Called inside the autograd functions below (not recorded).
+    the sparse CSR product (under ``torch.compile``, which cannot trace sparse tensors, the
+    gather-and-sum on CPU in every dtype). Called inside the autograd functions below.
     """
-    if dense.device.type == "cpu" and dense.dtype in _GATHER_SUM_DTYPES:
+    if dense.device.type == "cpu" and (
+        dense.dtype in _GATHER_SUM_DTYPES or torch.compiler.is_compiling()
+    ):
         return F.embedding_bag(col, dense, rowptr, mode="sum", per_sample_weights=values,
                                include_last_offset=True)
     # A sparse addmm with beta=0 writes straight into a new output (no zero fill, no copy).
@@ -40,9 +43,9 @@ def edge_dots(graph: Graph, left: Tensor, right: Tensor) -> Tensor:
     The sampled product ``left @ right^T`` at the edges: for [N, D] inputs a [E] result; for
     [N, H, C] inputs one dot per head, [E, H]. No [E, D] tensor is made: float32/float64 use
     torch's sampled sparse product (one per head); other dtypes, graphs with more edges than
-    N^2 entries (parallel edges on a tiny graph, which that product refuses) and second
-    derivatives gather [block, D] rows of both in blocks of edges, with differentiable
-    operations.
+    N^2 entries (parallel edges on a tiny graph, which that product refuses), second
+    derivatives and ``torch.compile`` (no sparse tensors) gather [block, D] rows of both in
+    blocks of edges, with differentiable operations.
     """
     check_graph(graph)
     dims = left.dim() if isinstance(left, Tensor) and left.dim() in (2, 3) else 2
@@ -74,7 +77,8 @@ def edge_dots(graph: Graph, left: Tensor, right: Tensor) -> Tensor:
 
 
 def _sampled_product_applies(graph: Graph, left: Tensor) -> bool:
-    return (not torch.is_grad_enabled() and left.dtype in (torch.float32, torch.float64)
+    return (not torch.is_grad_enabled() and not torch.compiler.is_compiling()
+            and left.dtype in (torch.float32, torch.float64)
             and graph.num_edges <= graph.num_nodes ** 2 and left.shape[-1] > 0)
 
 
