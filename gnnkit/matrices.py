@@ -223,13 +223,8 @@ def walks(A, i: int, j: int, n: int, *, limit: int = 10_000) -> list[list[int]]:
         return [[i]] if i == j else []
     nonzero = A != 0
     successors = [torch.nonzero(nonzero[u]).flatten().tolist() for u in range(size)]
-    # reach[k][v]: v can end a walk at j in exactly k more steps (prunes dead ends).
-    reach = [torch.zeros(size, dtype=torch.bool) for _ in range(n + 1)]
-    reach[0][j] = True
-    for k in range(1, n + 1):
-        reach[k] = (nonzero & reach[k - 1]).any(dim=1)
-    reach_lists = [r.tolist() for r in reach]
-    if not reach_lists[n][i]:
+    reach = _Reach(nonzero.numpy(), j, n)
+    if not reach(n)[i]:
         return []
     result: list[list[int]] = []
     path = [i]
@@ -237,7 +232,7 @@ def walks(A, i: int, j: int, n: int, *, limit: int = 10_000) -> list[list[int]]:
     while stack:
         left = n - len(path) + 1  # steps still to take after the next node
         for v in stack[-1]:
-            if reach_lists[left - 1][v]:
+            if reach(left - 1)[v]:
                 break
         else:
             stack.pop()
@@ -350,6 +345,32 @@ def _safe_power(degrees: Tensor, exponent: float) -> Tensor:
     nonzero = degrees != 0
     result[nonzero] = degrees[nonzero] ** exponent
     return result
+
+
+class _Reach:
+    """``reach(k)[v]``: node v can end a walk at j in exactly k more steps (prunes dead ends).
+
+    The sets for k = 0, 1, ..., n are computed one step at a time until one repeats; from then
+    on they cycle, so any k up to n (n = 10^6 on a cycle, say) is looked up without computing
+    all of them.
+    """
+
+    def __init__(self, nonzero: np.ndarray, j: int, n: int):
+        state = np.zeros(nonzero.shape[0], dtype=bool)
+        state[j] = True
+        self.states: list[list[bool]] = []
+        seen: dict[bytes, int] = {}
+        while len(self.states) <= n and state.tobytes() not in seen:
+            seen[state.tobytes()] = len(self.states)
+            self.states.append(state.tolist())
+            state = (nonzero & state).any(axis=1)
+        self.cycle_start = seen.get(state.tobytes(), 0)
+
+    def __call__(self, k: int) -> list[bool]:
+        if k < len(self.states):
+            return self.states[k]
+        period = len(self.states) - self.cycle_start
+        return self.states[self.cycle_start + (k - self.cycle_start) % period]
 
 
 def _check_nonnegative_int(value, name: str) -> int:

@@ -74,7 +74,7 @@ def check_adjacency(
     itself has (a self-loop there, a directed edge, a weight) is not reported as a mistake.
     """
     got = read_matrix(M, name, one_indexed=one_indexed)
-    want = None if expected is None else read_matrix(expected, "expected")
+    want = None if expected is None else _square_reference(expected, "expected")
     slack = reference_slack(expected)
     cmp = _Comparison(name, one_indexed, got, want, slack)
     problems = cmp.unusable(square=True)
@@ -124,7 +124,7 @@ def check_laplacian(
     For the normalised Laplacians use :func:`check_matrix` with ``gnnkit.laplacian(A, "sym")``.
     """
     got = read_matrix(M, name, one_indexed=one_indexed)
-    A = None if adjacency is None else read_matrix(adjacency, "adjacency")
+    A = None if adjacency is None else _square_reference(adjacency, "adjacency")
     want = None if A is None else _laplacian_of(A)
     cmp = _Comparison(name, one_indexed, got, want, reference_slack(adjacency))
     problems = cmp.unusable(square=True, what="the adjacency matrix")
@@ -151,6 +151,16 @@ def check_laplacian(
 
 
 # ---------------------------------------------------------------------- helpers
+def _square_reference(matrix, name: str) -> Rows:
+    """The right matrix the caller passes: it must be square (an answer of the wrong shape
+    is a mistake to explain, a reference of the wrong shape is a wrong argument)."""
+    rows = read_matrix(matrix, name)
+    if any(len(row) != len(rows) for row in rows):
+        raise ValueError(f"{name} must be a square N x N matrix, got {len(rows)} rows of "
+                         f"{len(rows[0]) if rows else 0} entries.")
+    return rows
+
+
 class _Comparison:
     """An answer ``got`` and the right matrix ``want`` (or None), with the numbering used in
     messages and the comparison rule (exact for whole numbers, else to the decimals written)."""
