@@ -83,17 +83,15 @@ class Graph:
         check_node_ids(edge_index, num_nodes)
         with torch.inference_mode(False):  # a normal tensor, usable by autograd later
             edge_index = edge_index.clone(memory_format=torch.contiguous_format)
-        self._set(edge_index, num_nodes)
-
-    def _set(self, edge_index: Tensor, num_nodes: int) -> None:
-        self.__dict__["edge_index"] = edge_index
+        self.__dict__["edge_index"] = edge_index  # where the cached edge_index would go
         self.num_nodes = num_nodes
 
     @classmethod
     def _trusted(cls, edge_index: Tensor, num_nodes: int) -> Graph:
         """A Graph from a checked, freshly made edge_index (no copy, no re-check)."""
         graph = cls.__new__(cls)
-        graph._set(edge_index, num_nodes)
+        graph.__dict__["edge_index"] = edge_index
+        graph.num_nodes = num_nodes
         return graph
 
     @classmethod
@@ -134,6 +132,11 @@ class Graph:
         if num_nodes and bool((rowptr[1:] < rowptr[:-1]).any()):
             raise ValueError("rowptr must be non-decreasing (counts of edges per target).")
         check_node_ids(col, num_nodes, "col")
+        return cls._trusted_csr(rowptr, col, num_nodes)
+
+    @classmethod
+    def _trusted_csr(cls, rowptr: Tensor, col: Tensor, num_nodes: int) -> Graph:
+        """A Graph from a checked CSR (no copy, no re-check)."""
         graph = cls.__new__(cls)
         graph.num_nodes = num_nodes
         graph.__dict__["csr"] = (rowptr, col, None)
@@ -228,10 +231,7 @@ class Graph:
         """The graph with every edge reversed (A^T), built from the cached transpose, so its
         CSR is this graph's :attr:`csc` (no second sort)."""
         colptr, row, _ = self.csc
-        graph = Graph.__new__(Graph)
-        graph.num_nodes = self.num_nodes
-        graph.__dict__["csr"] = (colptr, row, None)
-        return graph
+        return Graph._trusted_csr(colptr, row, self.num_nodes)
 
     # ------------------------------------------------------------------ derived graphs
     def to(self, device) -> Graph:
