@@ -83,15 +83,13 @@ class Graph:
         check_node_ids(edge_index, num_nodes)
         with torch.inference_mode(False):  # a normal tensor, usable by autograd later
             edge_index = edge_index.clone(memory_format=torch.contiguous_format)
-        self.__dict__["edge_index"] = edge_index  # where the cached edge_index would go
-        self.num_nodes = num_nodes
+        self.edge_index, self.num_nodes = edge_index, num_nodes
 
     @classmethod
     def _trusted(cls, edge_index: Tensor, num_nodes: int) -> Graph:
         """A Graph from a checked, freshly made edge_index (no copy, no re-check)."""
         graph = cls.__new__(cls)
-        graph.__dict__["edge_index"] = edge_index
-        graph.num_nodes = num_nodes
+        graph.edge_index, graph.num_nodes = edge_index, num_nodes
         return graph
 
     @classmethod
@@ -138,8 +136,7 @@ class Graph:
     def _trusted_csr(cls, rowptr: Tensor, col: Tensor, num_nodes: int) -> Graph:
         """A Graph from a checked CSR (no copy, no re-check)."""
         graph = cls.__new__(cls)
-        graph.num_nodes = num_nodes
-        graph.__dict__["csr"] = (rowptr, col, None)
+        graph.csr, graph.num_nodes = (rowptr, col, None), num_nodes
         return graph
 
     # ------------------------------------------------------------------ basic facts
