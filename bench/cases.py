@@ -183,24 +183,24 @@ def make_layer(case: str, lib: str, size: Size) -> nn.Module:
 
 
 def message_passing_mean_gcn(in_features: int, out_features: int) -> nn.Module:
-    """The README's 10-line ``MeanGCN`` on :class:`gnnkit.nn.MessagePassing` (with the bias
-    that SAGEConv and the bench's MeanGCNConv have)."""
+    """The README's 10-line ``MeanGCN`` on :class:`gnnkit.nn.MessagePassing`; ``B`` carries
+    the bias that SAGEConv and the bench's ``MeanGCNConv(bias=True)`` have."""
     from gnnkit.nn import MessagePassing
 
     class MeanGCN(MessagePassing):
         def __init__(self, in_features, out_features):
             super().__init__(aggr="mean")
-            self.W = nn.Linear(in_features, out_features, bias=True)
-            self.B = nn.Linear(in_features, out_features, bias=False)
+            self.W = nn.Linear(in_features, out_features, bias=False)
+            self.B = nn.Linear(in_features, out_features, bias=True)
 
         def forward(self, x, graph):
-            return self.propagate(graph, x=x)
+            return self.propagate(graph, x=x, h=self.W(x))
 
-        def message(self, x_j):
-            return x_j
+        def message(self, h_j):
+            return h_j
 
         def update(self, aggr_out, x):
-            return self.W(aggr_out) + self.B(x)
+            return aggr_out + self.B(x)
 
     return MeanGCN(in_features, out_features)
 
@@ -281,8 +281,8 @@ def copy_weights(source: nn.Module, target: nn.Module) -> None:
         target.bias.copy_(source.bias)
     elif isinstance(source, gnn.MeanGCNConv) and not hasattr(target, "lin_l"):
         target.W.weight.copy_(source.W)
-        target.W.bias.copy_(source.bias)
         target.B.weight.copy_(source.B)
+        target.B.bias.copy_(source.bias)
     elif isinstance(source, (gnn.MeanGCNConv, gnn.MedianGCNConv)):
         target.lin_l.weight.copy_(source.W)
         target.lin_r.weight.copy_(source.B)

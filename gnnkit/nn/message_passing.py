@@ -4,8 +4,8 @@
     a_i      = aggregate({m_{j->i} : j -> i})        sum, mean, max, min, median, ...
     h'_i     = update(a_i, h_i)
 
-The mean GCN of eq. 6 is the special case ``message = h_j``, ``aggregate = mean`` and
-``update = a_i W^T + h_i B^T``::
+The mean GCN of eq. 6 is the special case ``message = W h_j``, ``aggregate = mean`` and
+``update = a_i + h_i B^T`` (the mean of ``W h_j`` is W times the mean of ``h_j``)::
 
     class MeanGCN(MessagePassing):
         def __init__(self, in_features, out_features):
@@ -14,13 +14,13 @@ The mean GCN of eq. 6 is the special case ``message = h_j``, ``aggregate = mean`
             self.B = nn.Linear(in_features, out_features, bias=False)
 
         def forward(self, x, graph):
-            return self.propagate(graph, x=x)
+            return self.propagate(graph, x=x, h=self.W(x))
 
-        def message(self, x_j):
-            return x_j
+        def message(self, h_j):
+            return h_j
 
         def update(self, aggr_out, x):
-            return self.W(aggr_out) + self.B(x)
+            return aggr_out + self.B(x)
 
 Written this way it runs the fused path: the mean is one CSR product, as fast as
 :class:`MeanGCNConv`.
