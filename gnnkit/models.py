@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 from .graph import Graph
 from .nn import GATConv, MeanGCNConv, MedianGCNConv
+from .sampling import full_neighborhood
 
 
 class InputDropout(nn.Module):
@@ -99,10 +100,10 @@ class NodeClassifier(nn.Module):
         equals ``model(x, graph)`` in evaluation mode (up to float rounding) while memory
         grows with a chunk's neighbourhood instead of the whole graph's edges.
 
-        ``graph`` is a :class:`gnnkit.Graph` (or anything with ``num_nodes`` and ``csr``).
-        With ``world_size > 1`` (processes joined by ``torch.distributed``) rank ``r``
-        computes chunks ``r, r + world_size, ...`` and the layer outputs are summed across
-        ranks, so every rank returns the same full result. Call it in evaluation mode
+        ``graph`` is a :class:`gnnkit.Graph`; each chunk is cut out of it by
+        :func:`gnnkit.sampling.full_neighborhood`. With ``world_size > 1`` (processes joined
+        by ``torch.distributed``) rank ``r`` computes chunks ``r, r + world_size, ...`` and
+        the layer outputs are summed across ranks, so every rank returns the same full result. Call it in evaluation mode
         (``model.eval()``); dropout still applies in training mode.
         """
         if not isinstance(chunk_size, int) or chunk_size < 1:
@@ -113,15 +114,14 @@ class NodeClassifier(nn.Module):
                 f"x has {x.size(0)} rows but the graph has {num_nodes} nodes; give one "
                 "feature row per node."
             )
-        rowptr, col, _ = graph.csr
         h = x
         for index in range(self.num_layers):
             out = None
             starts = range(rank * chunk_size, num_nodes, world_size * chunk_size)
             for start in starts:
                 stop = min(start + chunk_size, num_nodes)
-                nodes, chunk_graph = in_neighbourhood(rowptr, col, start, stop)
-                chunk_out = self.layer(index, h[nodes], chunk_graph)[: stop - start]
+                chunk = full_neighborhood(graph, torch.arange(start, stop, device=x.device))
+                chunk_out = self.layer(index, h[chunk.n_id], chunk.graph)[: stop - start]
                 if out is None:
                     out = chunk_out.new_zeros(num_nodes, chunk_out.size(1))
                 out[start:stop] = chunk_out
@@ -129,28 +129,6 @@ class NodeClassifier(nn.Module):
                 out = _sum_over_ranks(out, self, index, h, num_nodes)
             h = out
         return h
-
-
-def in_neighbourhood(rowptr: Tensor, col: Tensor, start: int, stop: int) -> tuple[Tensor, Graph]:
-    """The targets ``start .. stop-1`` with all their in-neighbours, on local ids.
-
-    ``rowptr``/``col`` are a CSR by target (``Graph.csr``). Returns ``nodes`` (global ids:
-    the targets first, in order, then the other sources in ascending order) and the
-    :class:`Graph` on ``len(nodes)`` local ids holding every edge into the targets.
-    """
-    first, last = int(rowptr[start]), int(rowptr[stop])
-    source = col[first:last].long()
-    count = stop - start
-    degree = (rowptr[start + 1 : stop + 1] - rowptr[start:stop]).long()
-    target = torch.repeat_interleave(torch.arange(count, device=col.device), degree,
-                                     output_size=last - first)
-    inside = (source >= start) & (source < stop)
-    outside_ids, inverse = torch.unique(source[~inside], return_inverse=True)
-    local = torch.empty_like(source)
-    local[inside] = source[inside] - start
-    local[~inside] = inverse + count
-    nodes = torch.cat([torch.arange(start, stop, device=col.device), outside_ids])
-    return nodes, Graph(torch.stack([local, target]), nodes.numel())
 
 
 def _sum_over_ranks(out, model, index, h, num_nodes):

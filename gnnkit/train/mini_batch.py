@@ -7,6 +7,7 @@ from torch import Tensor, nn
 from torch.optim import Optimizer
 
 from .. import distributed
+from ..sampling import NeighborLoader
 from .config import TrainConfig
 
 
@@ -21,24 +22,19 @@ class MiniBatches:
 
     def __init__(self, graph, train_mask: Tensor, x: Tensor, y: Tensor, config: TrainConfig,
                  seed: int):
-        from ..sampling import NeighborLoader
-
         self.loader = NeighborLoader(
-            graph, train_mask.nonzero().view(-1), list(config.layer_fanouts),
-            batch_size=config.batch_size, x=x, y=y, shuffle=True, seed=seed,
-            rank=distributed.rank(), world_size=distributed.world_size(),
+            graph, x, y, train_mask, list(config.layer_fanouts), config.batch_size,
+            shuffle=True, seed=seed, rank=distributed.rank(), world_size=distributed.world_size(),
         )
 
     def epoch(self, model: nn.Module, optimizer: Optimizer, epoch: int) -> float:
         """Train one epoch (``epoch`` 1-based picks its order); the mean training loss over
         the steps of all processes."""
-        from ..sampling import trim_to_layer
-
         model.train()
         self.loader.set_epoch(epoch)
         total, steps = 0.0, 0
         for batch in self.loader:
-            graphs = [trim_to_layer(batch, layer) for layer in range(len(batch.num_sampled_edges))]
+            graphs = [batch.trim(layer, batch.num_hops) for layer in range(batch.num_hops)]
             optimizer.zero_grad(set_to_none=True)
             logits = model(batch.x, graphs)[: batch.batch_size]
             loss = F.cross_entropy(logits, batch.y[: batch.batch_size])
