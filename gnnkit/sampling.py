@@ -182,40 +182,40 @@ def _sample_hop(rowptr: Tensor, col: Tensor, frontier: Tensor, fanout: int, gene
     start = rowptr.index_select(0, frontier)
     degree = rowptr.index_select(0, frontier + 1) - start
     count = degree if fanout < 0 else degree.clamp(max=fanout)
-    first = torch.cumsum(count, 0) - count  # where each node's edges begin in the output
-    total = int(first[-1] + count[-1]) if count.numel() else 0
-    target = torch.repeat_interleave(
-        torch.arange(frontier.numel(), device=frontier.device), count, output_size=total
-    )
-    # Offset of each output edge within its target's CSR row: 0, 1, ... (all edges) unless
-    # the row is longer than the fanout, in which case the row's slots get a random draw.
-    offset = torch.arange(total, device=frontier.device) - first.index_select(0, target)
+    end = torch.cumsum(count, 0)  # the node's edges are output[end - count : end]
+    total = int(end[-1]) if count.numel() else 0
+    target = torch.repeat_interleave(count, output_size=total)
+    # Output edge e of node t takes the CSR position start[t] + (e - (end[t] - count[t])):
+    # all its edges in order, unless its row is longer than the fanout (crowded), in which
+    # case its slots are overwritten with a random draw.
+    position = torch.arange(total, device=frontier.device)
+    position += (start - end + count).index_select(0, target)
     if fanout >= 0:
         crowded = torch.nonzero(degree > fanout).view(-1)
         if crowded.numel():
-            slots = first.index_select(0, crowded).unsqueeze(1) + torch.arange(
-                fanout, device=frontier.device)
-            offset[slots.view(-1)] = _draw_without_replacement(
-                degree.index_select(0, crowded), fanout, generator)
-    position = start.index_select(0, target) + offset
+            first = (end - count).index_select(0, crowded)
+            slots = torch.arange(fanout, device=frontier.device).unsqueeze(1) + first
+            drawn = _draw_without_replacement(degree.index_select(0, crowded), fanout, generator)
+            position[slots.view(-1)] = (drawn + start.index_select(0, crowded)).view(-1)
     return col.index_select(0, position), target, position
 
 
 def _draw_without_replacement(size: Tensor, k: int, generator) -> Tensor:
-    """For each row r, k distinct integers drawn uniformly from 0..size[r]-1 (size > k).
+    """For each row r, k distinct integers drawn uniformly from 0..size[r]-1 (size >= k).
 
     Floyd's algorithm, vectorised over rows: for j = size-k, ..., size-1 draw t uniform in
-    0..j and keep t, or j when t was already kept. Returns [len(size) * k] (row-major).
+    0..j and keep t, or j when t was already kept. Returns [k, len(size)]: column r holds
+    row r's draw.
     """
-    rows = size.numel()
-    draws = torch.randint(_RANDOM_HIGH, (rows, k), generator=generator, device=size.device)
-    kept = torch.empty(rows, k, dtype=torch.long, device=size.device)
+    draws = torch.randint(_RANDOM_HIGH, (k, size.numel()), generator=generator,
+                          device=size.device)
+    kept = torch.empty(k, size.numel(), dtype=torch.long, device=size.device)
     for step in range(k):
-        top = size - k + step  # j: the largest value this step can draw
-        candidate = draws[:, step] % (top + 1)
-        taken = (kept[:, :step] == candidate.unsqueeze(1)).any(1)
-        kept[:, step] = torch.where(taken, top, candidate)
-    return kept.view(-1)
+        top = size - (k - step)  # j: the largest value this step can draw
+        candidate = draws[step].remainder_(top + 1)
+        taken = (kept[:step] == candidate).any(0)
+        torch.where(taken, top, candidate, out=kept[step])
+    return kept
 
 
 def _new_nodes(local: Tensor, sources: Tensor, num_nodes: int) -> Tensor:
