@@ -15,6 +15,7 @@ from .. import distributed
 from ..datasets import NodeDataset, normalize_rows
 from ..graph import Graph
 from ..models import build_model
+from ..store import GraphData
 from .config import TrainConfig
 from .evaluate import full_graph_logits, loss_and_accuracy
 from .full_batch import full_batch_epoch
@@ -75,7 +76,8 @@ def train_node_classifier(
     for a given seed (on the CPU).
 
     Args:
-        dataset: features ``x``, labels ``y``, ``edge_index`` and the three masks.
+        dataset: features ``x``, labels ``y``, the graph and the three masks: a
+            :class:`~gnnkit.datasets.NodeDataset` or a :class:`gnnkit.store.GraphData`.
         model_name: a key of :data:`gnnkit.models.MODELS`.
         epochs, patience: see :class:`TrainConfig` (None: the model's default).
         seed: random seed for initialisation, dropout and sampling.
@@ -182,10 +184,13 @@ def summarize(accuracies) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-def dataset_graph(dataset: NodeDataset) -> Graph:
-    """The :class:`Graph` of ``dataset`` (its own, when it carries one, e.g. memory-mapped)."""
-    graph = getattr(dataset, "graph", None)
-    return graph if graph is not None else Graph(dataset.edge_index, dataset.num_nodes)
+def dataset_graph(dataset) -> Graph:
+    """The :class:`Graph` of ``dataset``: of its ``edge_index`` (a
+    :class:`~gnnkit.datasets.NodeDataset`), or of its CSR arrays (a
+    :class:`gnnkit.store.GraphData`, e.g. memory-mapped from a store)."""
+    if isinstance(dataset, GraphData):
+        return dataset.graph()
+    return Graph(dataset.edge_index, dataset.num_nodes)
 
 
 @dataclass
