@@ -57,33 +57,40 @@ def _first_step_gradients(model_name: str, world_size: int, batch_size: int) -> 
     return {name: p.grad.clone() for name, p in model.named_parameters()}
 
 
-def _gradient_worker(rank: int, port: int, folder: str, model_name: str) -> None:
+def _worker(rank: int, port: int, folder: str) -> None:
+    """One rank of the two: first-step gradients, split inference and a short training run,
+    each saved to ``folder`` for the tests to compare."""
     _join(rank, 2, port)
     try:
-        grads = _first_step_gradients(model_name, 2, BATCH)
-        torch.save(grads, Path(folder) / f"grads{rank}.pt")
-    finally:
-        dist.destroy_process_group()
-
-
-def _training_worker(rank: int, port: int, folder: str) -> None:
-    _join(rank, 2, port)
-    try:
+        saved = {name: _first_step_gradients(name, 2, BATCH) for name in ("mean-gcn", "gat")}
+        karate = load_dataset("karate")
+        torch.manual_seed(0)
+        model = build_model("gat", 34, 2).eval()
+        graph = Graph(karate.edge_index, karate.num_nodes)
+        saved["inference"] = model.inference(karate.x, graph, 5, rank=rank, world_size=2)
+        saved["inference state"] = model.state_dict()
         result = train_node_classifier(
-            load_dataset("karate"), "gat", epochs=4, seed=1, patience=0, batch_size=2,
-            fanouts=(3, 2), chunk_size=5, progress=False,
+            karate, "gat", epochs=4, seed=1, patience=0, batch_size=2, fanouts=(3, 2),
+            chunk_size=5, progress=False,
         )
-        torch.save({"state": result.model.state_dict(), "history": result.history,
-                    "test": result.test_accuracy}, Path(folder) / f"train{rank}.pt")
+        saved["trained"] = {"state": result.model.state_dict(), "history": result.history,
+                            "test": result.test_accuracy}
+        torch.save(saved, Path(folder) / f"rank{rank}.pt")
     finally:
         dist.destroy_process_group()
+
+
+@pytest.fixture(scope="module")
+def ranks(tmp_path_factory):
+    """What each of two gloo processes computed: [rank 0's, rank 1's]."""
+    folder = tmp_path_factory.mktemp("ranks")
+    mp.spawn(_worker, args=(free_port(), str(folder)), nprocs=2)
+    return [torch.load(folder / f"rank{rank}.pt") for rank in range(2)]
 
 
 @pytest.mark.parametrize("model_name", ["mean-gcn", "gat"])
-def test_two_ranks_of_batch_b_give_the_gradient_of_one_rank_of_batch_2b(model_name, tmp_path):
-    mp.spawn(_gradient_worker, args=(free_port(), str(tmp_path), model_name), nprocs=2)
-    rank0 = torch.load(tmp_path / "grads0.pt")
-    rank1 = torch.load(tmp_path / "grads1.pt")
+def test_two_ranks_of_batch_b_give_the_gradient_of_one_rank_of_batch_2b(model_name, ranks):
+    rank0, rank1 = ranks[0][model_name], ranks[1][model_name]
     # The loader deals each epoch's order out to the ranks in turn, so step 1 of the two
     # ranks together covers the same 2B seeds as step 1 of a single rank with batch 2B.
     alone = _first_step_gradients(model_name, 1, 2 * BATCH)
@@ -93,40 +100,22 @@ def test_two_ranks_of_batch_b_give_the_gradient_of_one_rank_of_batch_2b(model_na
         torch.testing.assert_close(rank0[name], alone[name], rtol=1e-5, atol=1e-6)
 
 
-def test_ranks_train_identical_parameters_and_agree_on_the_metrics(tmp_path):
-    mp.spawn(_training_worker, args=(free_port(), str(tmp_path)), nprocs=2)
-    rank0 = torch.load(tmp_path / "train0.pt")
-    rank1 = torch.load(tmp_path / "train1.pt")
+def test_ranks_train_identical_parameters_and_agree_on_the_metrics(ranks):
+    rank0, rank1 = ranks[0]["trained"], ranks[1]["trained"]
     for name, value in rank0["state"].items():
         assert torch.equal(value, rank1["state"][name]), name
     assert rank0["history"] == rank1["history"] and len(rank0["history"]) == 4
     assert rank0["test"] == rank1["test"]
 
 
-def _inference_worker(rank: int, port: int, folder: str) -> None:
-    _join(rank, 2, port)
-    try:
-        karate = load_dataset("karate")
-        torch.manual_seed(0)
-        model = build_model("gat", 34, 2).eval()
-        graph = Graph(karate.edge_index, karate.num_nodes)
-        out = model.inference(karate.x, graph, 5, rank=rank, world_size=2)
-        torch.save({"out": out, "state": model.state_dict()}, Path(folder) / f"inf{rank}.pt")
-    finally:
-        dist.destroy_process_group()
-
-
-def test_layerwise_inference_split_over_ranks_is_exact(tmp_path):
-    mp.spawn(_inference_worker, args=(free_port(), str(tmp_path)), nprocs=2)
-    rank0 = torch.load(tmp_path / "inf0.pt")
-    rank1 = torch.load(tmp_path / "inf1.pt")
-    assert torch.equal(rank0["out"], rank1["out"])
+def test_layerwise_inference_split_over_ranks_is_exact(ranks):
+    assert torch.equal(ranks[0]["inference"], ranks[1]["inference"])
     karate = load_dataset("karate")
     model = build_model("gat", 34, 2).eval()
-    model.load_state_dict(rank0["state"])
+    model.load_state_dict(ranks[0]["inference state"])
     with torch.no_grad():
         expected = model(karate.x, karate.edge_index)
-    torch.testing.assert_close(rank0["out"], expected, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(ranks[0]["inference"], expected, rtol=1e-5, atol=1e-6)
 
 
 def _torchrun(*argv: str, tmp_path: Path) -> subprocess.CompletedProcess:
