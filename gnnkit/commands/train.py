@@ -1,6 +1,6 @@
 """``gnnkit train``: train a two-layer GNN for node classification over several seeds.
 
-    gnnkit train [--dataset karate|cora|citeseer|pubmed] [--root DIR]
+    gnnkit train [--dataset karate|cora|citeseer|pubmed [--root DIR] | --store DIR]
                  [--model mean-gcn|median-gcn|gat] [--epochs N] [--seeds K] [--patience P]
                  [--hidden H] [--batch-size B [--fanouts 10,5]] [--chunk-size C]
                  [--device cpu|cuda] [--threads T] [--no-progress]
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from .. import distributed
+from .. import distributed, store
 from ..datasets import load_dataset
 from ..models import MODELS
 from ..train import TrainConfig, dataset_graph, summarize, threads_for, train_seeds
@@ -42,8 +42,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "seed and their mean +- standard deviation. Under torchrun the processes train "
         "together (DistributedDataParallel).",
     )
-    parser.add_argument("--dataset", default="karate", type=str.lower, choices=DATASETS,
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--dataset", default="karate", type=str.lower, choices=DATASETS,
                         help="karate (built in, default) or a Planetoid graph read from --root")
+    source.add_argument("--store", metavar="DIR",
+                        help="train on a graph saved by gnnkit.store.save (CSR, features, "
+                        "labels, split); memory-mapped, so the processes of one machine share "
+                        "one copy; features are used as stored (not row-normalised)")
     parser.add_argument("--root", metavar="DIR",
                         help="folder holding <Name>/raw/ with the Planetoid raw files (needed "
                         "for cora, citeseer, pubmed; only read)")
@@ -74,7 +79,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="cpu (default) or cuda; under torchrun each process takes the GPU "
                         "of its LOCAL_RANK")
     parser.add_argument("--threads", type=int, metavar="T",
-                        help="CPU threads for torch (default: 1 for graphs under 200k edges, "
+                        help="CPU threads for torch (default: 1 for graphs under 1M edges, "
                         "else torch's choice)")
     parser.add_argument("--no-progress", action="store_true",
                         help="hide the progress bars (shown only on a terminal anyway)")
@@ -91,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
             args.model, epochs=args.epochs, patience=args.patience, hidden=args.hidden,
             batch_size=args.batch_size, fanouts=args.fanouts, chunk_size=args.chunk_size,
             device=args.device, progress=False if args.no_progress else None,
+            normalize_features=False if args.store is not None else None,
         )
     except (ValueError, TypeError, RuntimeError) as error:  # RuntimeError: a bad --device
         raise UsageError(_flag_names(str(error))) from None
@@ -161,6 +167,11 @@ def _silent(*args, **kwargs) -> None:
 
 
 def _load(args):
+    if args.store is not None:
+        try:
+            return store.load(args.store)
+        except (FileNotFoundError, ValueError) as error:
+            raise UsageError(str(error)) from None
     if args.dataset == "karate":
         return load_dataset("karate")
     name = PLANETOID[args.dataset]

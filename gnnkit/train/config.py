@@ -10,10 +10,11 @@ import torch
 
 from ..models import model_spec
 
-#: Graphs with fewer edges than this train fastest on one CPU thread (a Cora epoch took 115-225 s
-#: with 2 threads on a busy 2-core machine against 9 s with 1); larger ones use torch's default.
-#: Measured with ``python -m bench.training --threads-only`` (see ``docs/scale-training.md``).
-ONE_THREAD_MAX_EDGES = 200_000
+#: Graphs with fewer edges than this train on one CPU thread; larger ones keep torch's setting.
+#: On a busy 2-core machine two threads lose badly on small graphs (``gnnkit train`` on Cora:
+#: 115-225 s against 9 s with one thread; a GAT mini-batch epoch on a 20k-node, 200k-edge
+#: synthetic graph: 4.6-16 s against 1.0 s), so the threshold is set high.
+ONE_THREAD_MAX_EDGES = 1_000_000
 
 
 @dataclass(frozen=True)
