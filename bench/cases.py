@@ -23,7 +23,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 LIBS = ("gnnkit", "pyg")
-LIB_NAMES = {"gnnkit": "gnnkit", "pyg": "PyG"}
+#: gnnkit run two more ways in the same rounds: given the raw ``edge_index`` (converted on every
+#: call) instead of a Graph built once, and (mean case) as the README's 10-line
+#: ``MessagePassing`` subclass.
+VARIANTS = ("gnnkit-raw", "gnnkit-mp")
+LIB_NAMES = {"gnnkit": "gnnkit", "pyg": "PyG", "gnnkit-raw": "gnnkit (edge_index)",
+             "gnnkit-mp": "gnnkit MessagePassing MeanGCN"}
 LAYER_CASES = ("mean", "median", "gat")
 EPOCH_CASES = ("cora-gat", "cora-mean")
 ALL_CASES = (*LAYER_CASES, *EPOCH_CASES, "bandwidth")
@@ -156,7 +161,9 @@ def make_layer(case: str, lib: str, size: Size) -> nn.Module:
     (its ``lin_l`` carries a bias); GAT uses 8 heads of ``out // 8`` channels, concatenated.
     """
     fin, fout = size.in_features, size.out_features
-    if lib == "gnnkit":
+    if lib == "gnnkit-mp" and case == "mean":
+        return message_passing_mean_gcn(fin, fout)
+    if lib in ("gnnkit", "gnnkit-raw"):
         from gnnkit import nn as gnn
 
         if case == "mean":
@@ -173,6 +180,29 @@ def make_layer(case: str, lib: str, size: Size) -> nn.Module:
         if case == "gat":
             return pyg.GATConv(fin, fout // GAT_HEADS, heads=GAT_HEADS)
     raise ValueError(f"no layer for case {case!r} and library {lib!r}")
+
+
+def message_passing_mean_gcn(in_features: int, out_features: int) -> nn.Module:
+    """The README's 10-line ``MeanGCN`` on :class:`gnnkit.nn.MessagePassing` (with the bias
+    that SAGEConv and the bench's MeanGCNConv have)."""
+    from gnnkit.nn import MessagePassing
+
+    class MeanGCN(MessagePassing):
+        def __init__(self, in_features, out_features):
+            super().__init__(aggr="mean")
+            self.W = nn.Linear(in_features, out_features, bias=True)
+            self.B = nn.Linear(in_features, out_features, bias=False)
+
+        def forward(self, x, graph):
+            return self.propagate(graph, x=x)
+
+        def message(self, x_j):
+            return x_j
+
+        def update(self, aggr_out, x):
+            return self.W(aggr_out) + self.B(x)
+
+    return MeanGCN(in_features, out_features)
 
 
 class TwoLayerGNN(nn.Module):
@@ -239,7 +269,9 @@ def copy_weights(source: nn.Module, target: nn.Module) -> None:
     """
     from gnnkit import nn as gnn
 
-    if isinstance(source, TwoLayerGNN):
+    if type(source) is type(target):
+        target.load_state_dict(source.state_dict())
+    elif isinstance(source, TwoLayerGNN):
         copy_weights(source.conv1, target.conv1)
         copy_weights(source.conv2, target.conv2)
     elif isinstance(source, gnn.GATConv):
@@ -247,6 +279,10 @@ def copy_weights(source: nn.Module, target: nn.Module) -> None:
         target.att_src.copy_(source.att_src.view_as(target.att_src))
         target.att_dst.copy_(source.att_dst.view_as(target.att_dst))
         target.bias.copy_(source.bias)
+    elif isinstance(source, gnn.MeanGCNConv) and not hasattr(target, "lin_l"):
+        target.W.weight.copy_(source.W)
+        target.W.bias.copy_(source.bias)
+        target.B.weight.copy_(source.B)
     elif isinstance(source, (gnn.MeanGCNConv, gnn.MedianGCNConv)):
         target.lin_l.weight.copy_(source.W)
         target.lin_r.weight.copy_(source.B)
@@ -265,30 +301,41 @@ class Prepared:
     output: Callable[[], Tensor]
 
 
-def _eval_output(module: nn.Module, inputs: Inputs) -> Callable[[], Tensor]:
+def graph_argument(lib: str, inputs: Inputs):
+    """What a library's module is called with: PyG and ``gnnkit-raw`` get the raw
+    ``edge_index`` (converted on every call), gnnkit a :class:`gnnkit.Graph` built once (its
+    CSR layouts are cached in it by the first, warm-up, step)."""
+    if lib in ("gnnkit", "gnnkit-mp"):
+        from gnnkit import Graph
+
+        return Graph(inputs.edge_index, inputs.num_nodes)
+    return inputs.edge_index
+
+
+def _eval_output(module: nn.Module, inputs: Inputs, graph) -> Callable[[], Tensor]:
     def output() -> Tensor:
         module.eval()
         with torch.no_grad():
-            out = module(inputs.x, inputs.edge_index)
+            out = module(inputs.x, graph)
         module.train()
         return out
 
     return output
 
 
-def prepare_layer(layer: nn.Module, inputs: Inputs) -> Prepared:
+def prepare_layer(layer: nn.Module, inputs: Inputs, graph) -> Prepared:
     """One step = forward + ``backward(grad_out)``, gradients cleared (set to None) first so
     that every step allocates them afresh."""
 
     def step() -> None:
         layer.zero_grad(set_to_none=True)
         inputs.x.grad = None
-        layer(inputs.x, inputs.edge_index).backward(inputs.grad_out)
+        layer(inputs.x, graph).backward(inputs.grad_out)
 
-    return Prepared(layer, step, _eval_output(layer, inputs))
+    return Prepared(layer, step, _eval_output(layer, inputs, graph))
 
 
-def prepare_epoch(model: nn.Module, inputs: Inputs) -> Prepared:
+def prepare_epoch(model: nn.Module, inputs: Inputs, graph) -> Prepared:
     """One step = one full-batch training epoch: forward, cross-entropy on the training nodes,
     backward, Adam step (lr 0.005, weight decay 5e-4)."""
     optimizer = torch.optim.Adam(model.parameters(), lr=0.005, weight_decay=5e-4)
@@ -297,11 +344,11 @@ def prepare_epoch(model: nn.Module, inputs: Inputs) -> Prepared:
     def step() -> None:
         model.train()
         optimizer.zero_grad(set_to_none=True)
-        out = model(inputs.x, inputs.edge_index)
+        out = model(inputs.x, graph)
         F.cross_entropy(out[mask], inputs.y[mask]).backward()
         optimizer.step()
 
-    return Prepared(model, step, _eval_output(model, inputs))
+    return Prepared(model, step, _eval_output(model, inputs, graph))
 
 
 def prepare(case: str, libs: list[str], size: Size | None, inputs: Inputs, seed: int,
@@ -310,16 +357,19 @@ def prepare(case: str, libs: list[str], size: Size | None, inputs: Inputs, seed:
     copied in when both are built) and wrap it in its step."""
     torch.manual_seed(seed)
     modules: dict[str, nn.Module] = {}
-    for lib in sorted(libs, key=LIBS.index):
+    order = (*LIBS, *VARIANTS)
+    for lib in sorted(libs, key=order.index):
         if case in EPOCH_CASES:
-            module = make_model(case, lib, inputs.x.size(1), inputs.num_classes)
+            module = make_model(case, "gnnkit" if lib == "gnnkit-raw" else lib,
+                                inputs.x.size(1), inputs.num_classes)
         else:
             module = make_layer(case, lib, size)
-        if lib == "pyg" and "gnnkit" in modules:
+        if lib != "gnnkit" and "gnnkit" in modules:
             copy_weights(modules["gnnkit"], module)
         modules[lib] = module.to(device)
     wrap = prepare_epoch if case in EPOCH_CASES else prepare_layer
-    return {lib: wrap(module, inputs) for lib, module in modules.items()}
+    return {lib: wrap(module, inputs, graph_argument(lib, inputs))
+            for lib, module in modules.items()}
 
 
 # ---------------------------------------------------------------------------------- gnnkit CSR
@@ -328,8 +378,9 @@ CSR_KIND = {"mean": "mean", "median": "median", "gat": "gat", "cora-gat": "gat",
 
 
 def build_gnnkit_csr(case: str, edge_index: Tensor, num_nodes: int):
-    """Build, from scratch, exactly the sparse layouts gnnkit's layer for ``case`` caches on its
-    first call (the layer then reuses them for the same ``edge_index``):
+    """Build, from scratch, exactly the sparse layouts a :class:`gnnkit.Graph` caches on the
+    first step of gnnkit's layer for ``case`` (later steps on that Graph reuse them; a raw
+    ``edge_index`` pays this on every call):
 
     * mean: in-degrees, CSR, CSR targets, and the transpose (CSC) used by the backward pass;
     * median: CSR;

@@ -15,9 +15,11 @@ from .cases import LIB_NAMES, LIBS
 from .suite import Results, Row
 
 COLUMNS = (
-    "case", "size", "N", "E", "F in -> out", "gnnkit ms", "PyG ms", "speed-up (PyG/gnnkit)",
-    "gnnkit peak MB", "PyG peak MB", "memory ratio (gnnkit/PyG)", "CSR build ms",
-    "CSR cache MB", "repeats (gnnkit / PyG)", "max abs diff",
+    "case", "size", "N", "E", "F in -> out", "gnnkit ms (Graph)", "gnnkit ms (edge_index)",
+    "PyG ms", "speed-up Graph", "speed-up edge_index", "gnnkit peak MB (Graph)",
+    "gnnkit peak MB (edge_index)", "PyG peak MB", "memory ratio Graph",
+    "memory ratio edge_index", "CSR build ms", "CSR cache MB", "repeats (gnnkit / PyG)",
+    "max abs diff",
 )
 
 
@@ -126,12 +128,13 @@ def table(header: tuple[str, ...] | list[str], lines: list[list[str]]) -> list[s
 
 
 def row_cells(row: Row) -> list[str]:
-    g, p = (row.time_ms.get(lib) for lib in LIBS)
-    gm, pm = (row.memory_mb.get(lib) for lib in LIBS)
+    g, p, r = (row.time_ms.get(lib) for lib in (*LIBS, "gnnkit-raw"))
+    gm, pm, rm = (row.memory_mb.get(lib) for lib in (*LIBS, "gnnkit-raw"))
     return [
         row.case, row.size, fmt(row.num_nodes, 1) if row.num_nodes else "",
         fmt(row.num_edges, 1) if row.num_edges else "", row.features,
-        fmt(g), fmt(p), ratio(p, g, "x"), fmt(gm), fmt(pm), ratio(gm, pm),
+        fmt(g), fmt(r), fmt(p), ratio(p, g, "x"), ratio(p, r, "x"), fmt(gm), fmt(rm), fmt(pm),
+        ratio(gm, pm), ratio(rm, pm),
         fmt(row.csr_ms), fmt(row.csr_mb),
         " / ".join(str(row.repeats.get(lib, "")) for lib in LIBS) if row.repeats else "",
         "" if row.max_diff is None else f"{row.max_diff:.1e}",
@@ -159,6 +162,17 @@ def median_vs_mean(results: Results) -> list[str]:
     return ["", "### Median cost relative to the mean on the same graph", "",
             *table(["size", "gnnkit MedianGCN ms", "gnnkit MeanGCN ms (same rounds)",
                     "gnnkit median/mean", "PyG median/mean"], lines)]
+
+
+def message_passing_vs_conv(results: Results) -> list[str]:
+    """The README's MessagePassing MeanGCN subclass against MeanGCNConv, same rounds."""
+    lines = [[row.size, fmt(row.time_ms.get("gnnkit")), fmt(row.time_ms.get("gnnkit-mp")),
+              ratio(row.time_ms.get("gnnkit-mp"), row.time_ms.get("gnnkit"), "x")]
+             for row in results.rows if row.case == "mean" and "gnnkit-mp" in row.time_ms]
+    if not lines:
+        return []
+    return ["", "### The README's MessagePassing MeanGCN (fused path) vs MeanGCNConv", "",
+            *table(["size", "MeanGCNConv ms", "MessagePassing MeanGCN ms", "ratio"], lines)]
 
 
 BANDWIDTH_NOTE = (
@@ -217,7 +231,8 @@ def render(args, results: Results, argv: list[str]) -> str:
     if results.rows:
         lines += ["", "### Layers (forward + backward) and Cora training epochs", "",
                   *table(COLUMNS, [row_cells(row) for row in results.rows])]
-    lines += median_vs_mean(results) + bandwidth_section(results) + limit_section(results)
+    lines += median_vs_mean(results) + message_passing_vs_conv(results)
+    lines += bandwidth_section(results) + limit_section(results)
     if results.notes:
         lines += ["", "### Notes", "", *(f"- {note}" for note in results.notes)]
     return "\n".join(lines) + "\n"

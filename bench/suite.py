@@ -16,7 +16,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from .cases import EPOCH_CASES, LIB_NAMES, LIBS, cora_available, limit_size
+from .cases import EPOCH_CASES, LAYER_CASES, LIB_NAMES, LIBS, cora_available, limit_size
 from .runner import WorkerResult, run_worker
 
 Value = float | str  # a measurement, or the reason there is none ("OOM", "timeout", ...)
@@ -106,7 +106,9 @@ class Suite:
     def run_row(self, case: str, size: str) -> Row:
         """Time (interleaved) and memory (one process per library) of one case and size."""
         row = Row(case, size)
-        timing = self._time(case, size, list(LIBS))
+        variants = [] if case in EPOCH_CASES else ["gnnkit-raw"] + (
+            ["gnnkit-mp"] if case == "mean" else [])
+        timing = self._time(case, size, [*LIBS, *variants])
         self._absorb_time(row, timing)
         missing = [lib for lib in LIBS if lib not in row.time_ms]
         if missing:
@@ -123,6 +125,8 @@ class Suite:
                     self._note(row, lib, "time", alone)
 
         to_measure = [lib for lib in LIBS if not isinstance(row.time_ms[lib], str)]
+        if case in LAYER_CASES and isinstance(row.time_ms.get("gnnkit-raw"), float):
+            to_measure.append("gnnkit-raw")
         for lib in LIBS:
             if lib not in to_measure:
                 row.memory_mb[lib] = row.time_ms[lib]

@@ -9,7 +9,6 @@ therefore the mean of the features of i's in-neighbours.
 from __future__ import annotations
 
 import warnings
-from functools import cached_property
 
 import networkx as nx
 import numpy as np
@@ -19,13 +18,42 @@ from torch import Tensor
 
 from ._validate import as_edge_index, as_matrix, check_node_ids, is_torch_sparse
 
+#: Largest N for which the pair key ``major * N + minor`` of two node ids fits in int64.
+_PAIR_KEY_MAX_NODES = 3_037_000_499
+
+
+class cached_tensor:
+    """A lazily computed attribute of a :class:`Graph`, stored in the instance on first use.
+
+    Thread-safe without a lock: two threads that race compute the same value and
+    ``dict.setdefault`` (atomic) keeps the first, so every caller sees one object. The value
+    is computed outside ``torch.inference_mode`` and without autograd, so a cache filled while
+    evaluating under inference mode can still be used by a training step later.
+    """
+
+    def __init__(self, compute):
+        self.compute, self.name, self.__doc__ = compute, compute.__name__, compute.__doc__
+
+    def __get__(self, graph, owner=None):
+        if graph is None:
+            return self
+        cache = graph.__dict__
+        if self.name in cache:
+            return cache[self.name]
+        with torch.inference_mode(False), torch.no_grad():
+            value = self.compute(graph)
+        return cache.setdefault(self.name, value)
+
 
 class Graph:
     """A directed graph: ``edge_index`` [2, E] (source j, target i) and ``num_nodes`` N.
 
-    An undirected graph stores both directions of every edge. The object is treated as
-    immutable; the compressed sparse row (CSR) form sorted by target, its transpose and the
-    degrees are computed once on first use and cached.
+    An undirected graph stores both directions of every edge. A Graph owns its tensors: the
+    constructor copies ``edge_index``, so editing the caller's tensor afterwards changes
+    nothing here. It is immutable; the compressed sparse row (CSR) form sorted by target, its
+    transpose and the degrees are computed once on first use and cached in the object (the
+    only cache in gnnkit: hold a Graph to sort once, pass a raw ``edge_index`` to have it
+    processed on every call).
 
     Args:
         edge_index: integer tensor [2, E]; ``edge_index[0]`` sources, ``edge_index[1]`` targets.
@@ -36,23 +64,79 @@ class Graph:
     def __init__(self, edge_index: Tensor, num_nodes: int | None = None):
         edge_index = as_edge_index(edge_index)
         if num_nodes is None:
-            num_nodes = int(edge_index.max()) + 1 if edge_index.numel() else 0
-        if isinstance(num_nodes, bool) or not isinstance(num_nodes, (int, np.integer)):
-            raise TypeError(f"num_nodes must be an int, got {type(num_nodes).__name__}.")
-        if num_nodes < 0:
-            raise ValueError(f"num_nodes must be >= 0, got {num_nodes}.")
-        check_node_ids(edge_index, int(num_nodes))
-        self.edge_index = edge_index
-        self.num_nodes = int(num_nodes)
+            num_nodes = _count(edge_index)
+        num_nodes = _check_num_nodes(num_nodes)
+        check_node_ids(edge_index, num_nodes)
+        with torch.inference_mode(False):  # a normal tensor, usable by autograd later
+            edge_index = edge_index.clone(memory_format=torch.contiguous_format)
+        self._set(edge_index, num_nodes)
+
+    def _set(self, edge_index: Tensor, num_nodes: int) -> None:
+        self.__dict__["edge_index"] = edge_index
+        self.num_nodes = num_nodes
+
+    @classmethod
+    def _trusted(cls, edge_index: Tensor, num_nodes: int) -> Graph:
+        """A Graph from a checked, freshly made edge_index (no copy, no re-check)."""
+        graph = cls.__new__(cls)
+        graph._set(edge_index, num_nodes)
+        return graph
+
+    @classmethod
+    def from_csr(cls, rowptr: Tensor, col: Tensor, num_nodes: int | None = None) -> Graph:
+        """A Graph from its CSR form sorted by target, without copying the tensors.
+
+        The sources of the edges into node i are ``col[rowptr[i]:rowptr[i+1]]``; the edges are
+        numbered in this order (``edge_index`` is ``[col, target]``). The tensors are used as
+        they are (for example memory-mapped arrays shared by several processes) and must not
+        be modified afterwards.
+
+        Args:
+            rowptr: [N + 1] integer, starts at 0, non-decreasing, ends at E.
+            col: [E] integer source ids in ``0..N-1``.
+            num_nodes: N; defaults to ``rowptr.numel() - 1``.
+        """
+        for name, value, dim in (("rowptr", rowptr, 1), ("col", col, 1)):
+            if not isinstance(value, Tensor) or value.dim() != dim or value.is_floating_point():
+                raise TypeError(f"{name} must be a 1-D integer tensor, got {_describe(value)}.")
+        rowptr, col = rowptr.long(), col.long()
+        if rowptr.numel() == 0:
+            raise ValueError("rowptr must have N + 1 >= 1 entries (rowptr[0] = 0).")
+        num_nodes = _check_num_nodes(rowptr.numel() - 1 if num_nodes is None else num_nodes)
+        if rowptr.numel() != num_nodes + 1:
+            raise ValueError(
+                f"rowptr has {rowptr.numel()} entries but num_nodes={num_nodes} needs "
+                f"{num_nodes + 1}."
+            )
+        if int(rowptr[0]) != 0 or int(rowptr[-1]) != col.numel():
+            raise ValueError(
+                f"rowptr must start at 0 and end at E = col.numel() = {col.numel()}; got "
+                f"{int(rowptr[0])} and {int(rowptr[-1])}."
+            )
+        if num_nodes and bool((rowptr[1:] < rowptr[:-1]).any()):
+            raise ValueError("rowptr must be non-decreasing (counts of edges per target).")
+        check_node_ids(col, num_nodes, "col")
+        graph = cls.__new__(cls)
+        graph.num_nodes = num_nodes
+        graph.__dict__["csr"] = (rowptr, col, None)
+        return graph
 
     # ------------------------------------------------------------------ basic facts
+    @cached_tensor
+    def edge_index(self) -> Tensor:
+        """[2, E] long: sources (row 0) and targets (row 1)."""
+        _, col, _ = self.csr
+        return torch.stack([col, self.csr_target])
+
     @property
     def num_edges(self) -> int:
-        return self.edge_index.size(1)
+        if "edge_index" in self.__dict__:
+            return self.edge_index.size(1)
+        return self.csr[1].numel()
 
     @property
     def device(self) -> torch.device:
-        return self.edge_index.device
+        return self.csr[1].device if "csr" in self.__dict__ else self.edge_index.device
 
     @property
     def source(self) -> Tensor:
@@ -64,29 +148,33 @@ class Graph:
         """[E] target node i of every edge."""
         return self.edge_index[1]
 
-    @cached_property
+    @cached_tensor
     def in_degree(self) -> Tensor:
         """[N] long: number of edges arriving at each node (row sums of A)."""
-        return torch.bincount(self.target, minlength=self.num_nodes)
+        if "csr" in self.__dict__:
+            rowptr = self.csr[0]
+            return rowptr[1:] - rowptr[:-1]
+        return _count_per_node(self.target, self.num_nodes)
 
-    @cached_property
+    @cached_tensor
     def out_degree(self) -> Tensor:
         """[N] long: number of edges leaving each node (column sums of A)."""
-        return torch.bincount(self.source, minlength=self.num_nodes)
+        return _count_per_node(self.csr[1], self.num_nodes)
 
     # ------------------------------------------------------------------ sparse layouts
-    @cached_property
+    @cached_tensor
     def csr(self) -> tuple[Tensor, Tensor, Tensor]:
         """Edges grouped by target: ``(rowptr [N+1], col [E], perm [E])``.
 
         The sources of the edges into node i are ``col[rowptr[i]:rowptr[i+1]]`` (ascending);
-        ``perm[k]`` is the position in ``edge_index`` of the k-th edge in this order.
+        ``perm[k]`` is the position in ``edge_index`` of the k-th edge in this order (None
+        for a Graph made by :meth:`from_csr`, whose edges are numbered in CSR order).
         """
         perm = _argsort_pairs(self.target, self.source, self.num_nodes)
         rowptr = _pointer(self.in_degree)
         return rowptr, self.source[perm], perm
 
-    @cached_property
+    @cached_tensor
     def csr_target(self) -> Tensor:
         """[E] target of each edge in CSR order (the row of each stored entry)."""
         return torch.repeat_interleave(
@@ -94,7 +182,7 @@ class Graph:
             output_size=self.num_edges,
         )
 
-    @cached_property
+    @cached_tensor
     def csc(self) -> tuple[Tensor, Tensor, Tensor]:
         """The transpose of A in CSR form, i.e. edges grouped by source:
         ``(colptr [N+1], row [E], csr_to_csc [E])``.
@@ -107,15 +195,34 @@ class Graph:
         csr_to_csc = _argsort_pairs(col, self.csr_target, self.num_nodes)
         return _pointer(self.out_degree), self.csr_target[csr_to_csc], csr_to_csc
 
+    @cached_tensor
+    def nodes_by_in_degree(self) -> tuple[tuple[int, Tensor], ...]:
+        """``((d, nodes with in-degree d), ...)`` for every in-degree d > 0 that occurs,
+        ascending: the groups that a median selects in together."""
+        degrees = self.in_degree
+        return tuple(
+            (degree, torch.nonzero(degrees == degree).view(-1))
+            for degree in torch.unique(degrees).tolist() if degree > 0
+        )
+
+    @cached_tensor
+    def reverse(self) -> Graph:
+        """The graph with every edge reversed (A^T), built from the cached transpose, so its
+        CSR is this graph's :attr:`csc` (no second sort)."""
+        colptr, row, _ = self.csc
+        return Graph.from_csr(colptr, row, self.num_nodes)
+
     # ------------------------------------------------------------------ derived graphs
     def to(self, device) -> Graph:
-        """The same graph with its tensors on ``device``."""
-        return Graph(self.edge_index.to(device), self.num_nodes)
+        """The same graph with its tensors on ``device`` (``self`` if already there)."""
+        if torch.device(device) == self.device:
+            return self
+        return Graph._trusted(self.edge_index.to(device), self.num_nodes)
 
     def remove_self_loops(self) -> Graph:
         """The graph without edges i -> i."""
         keep = self.source != self.target
-        return Graph(self.edge_index[:, keep], self.num_nodes)
+        return Graph._trusted(self.edge_index[:, keep], self.num_nodes)
 
     def add_self_loops(self) -> Graph:
         """The graph without its self-loops, plus exactly one edge i -> i for every node.
@@ -123,28 +230,37 @@ class Graph:
         Computed once and cached, so a layer that adds self-loops on every call reuses it."""
         return self._with_self_loops
 
-    @cached_property
+    @cached_tensor
     def _with_self_loops(self) -> Graph:
         loops = torch.arange(self.num_nodes, device=self.device).repeat(2, 1)
-        return Graph(torch.cat([self.remove_self_loops().edge_index, loops], dim=1), self.num_nodes)
+        edges = torch.cat([self.remove_self_loops().edge_index, loops], dim=1)
+        return Graph._trusted(edges, self.num_nodes)
 
     def coalesce(self) -> Graph:
         """The graph with duplicate edges merged, edges sorted by (target, source)."""
-        key = self.target * max(self.num_nodes, 1) + self.source
-        key = torch.unique(key)
-        n = max(self.num_nodes, 1)
-        return Graph(torch.stack([key % n, key // n]), self.num_nodes)
+        order = _argsort_pairs(self.target, self.source, self.num_nodes)
+        edges = self.edge_index[:, order]
+        if edges.size(1) > 1:
+            new = torch.ones(edges.size(1), dtype=torch.bool, device=edges.device)
+            new[1:] = (edges[:, 1:] != edges[:, :-1]).any(0)
+            edges = edges[:, new]
+        return Graph._trusted(edges, self.num_nodes)
+
+    def sorted(self) -> Graph:
+        """The same edges (duplicates kept) in (target, source) order."""
+        order = _argsort_pairs(self.target, self.source, self.num_nodes)
+        return Graph._trusted(self.edge_index[:, order], self.num_nodes)
 
     def to_undirected(self) -> Graph:
         """The graph with the reverse of every edge added and duplicates merged."""
         both = torch.cat([self.edge_index, self.edge_index.flip(0)], dim=1)
-        return Graph(both, self.num_nodes).coalesce()
+        return Graph._trusted(both, self.num_nodes).coalesce()
 
     def is_undirected(self) -> bool:
         """True when every edge j -> i has its reverse i -> j (with the same multiplicity)."""
-        n = max(self.num_nodes, 1)
-        forward = torch.sort(self.target * n + self.source).values
-        backward = torch.sort(self.source * n + self.target).values
+        source, target = self.source, self.target
+        forward = self.edge_index[:, _argsort_pairs(target, source, self.num_nodes)]
+        backward = self.edge_index.flip(0)[:, _argsort_pairs(source, target, self.num_nodes)]
         return bool(torch.equal(forward, backward))
 
     def __repr__(self) -> str:
@@ -169,22 +285,28 @@ class Graph:
     def from_networkx(cls, graph: nx.Graph) -> Graph:
         """From a networkx graph. Nodes are numbered in sorted order when they are all
         integers (so a figure's 1..n becomes 0..n-1), else in ``graph.nodes`` order.
-        An undirected graph gives both directions of every edge."""
+        An undirected graph gives both directions of every edge (a self-loop once); the
+        parallel edges of a ``MultiGraph`` / ``MultiDiGraph`` are all kept, as in
+        ``to_numpy_array``, so each counts in a mean."""
         if not isinstance(graph, nx.Graph):
             raise TypeError(f"graph must be a networkx graph, got {type(graph).__name__}.")
         nodes = networkx_node_order(graph)
         index = {node: k for k, node in enumerate(nodes)}
-        pairs = [(index[u], index[v]) for u, v in graph.edges()]
+        pairs = [(index[u], index[v]) for u, v in graph.edges()]  # multigraphs: one per edge
         edge_index = _pairs_to_edge_index(pairs, one_indexed=False)
-        result = cls(edge_index, len(nodes))
-        return result if graph.is_directed() else result.to_undirected()
+        if not graph.is_directed():  # both directions of each edge, a self-loop once
+            loops = edge_index[0] == edge_index[1]
+            edge_index = torch.cat([edge_index, edge_index[:, ~loops].flip(0)], dim=1)
+        result = Graph._trusted(edge_index, len(nodes))
+        return result if graph.is_directed() else result.sorted()
 
     @classmethod
     def from_matrix(cls, matrix, name: str = "A") -> Graph:
         """From an adjacency matrix (nested lists, numpy, dense or sparse torch, scipy):
         every non-zero ``A[i, j]`` is an edge j -> i."""
         if sp.issparse(matrix):
-            coo = sp.coo_matrix(matrix)
+            coo = sp.coo_matrix(matrix, copy=True)
+            coo.sum_duplicates()  # duplicates that sum to 0 are no edge
             if coo.shape[0] != coo.shape[1]:
                 raise ValueError(f"{name} must be square (n x n), got shape {coo.shape}.")
             if not np.isfinite(coo.data).all():
@@ -192,7 +314,7 @@ class Graph:
             keep = coo.data != 0
             rows = torch.from_numpy(coo.row[keep].astype(np.int64))
             cols = torch.from_numpy(coo.col[keep].astype(np.int64))
-            return cls(torch.stack([cols, rows]), coo.shape[0]).coalesce()
+            return cls(torch.stack([cols, rows]), coo.shape[0]).sorted()
         if is_torch_sparse(matrix):
             if matrix.dim() != 2 or matrix.size(0) != matrix.size(1):
                 raise ValueError(f"{name} must be a square n x n matrix, got {tuple(matrix.shape)}.")
@@ -208,7 +330,32 @@ class Graph:
     @classmethod
     def from_pyg(cls, data) -> Graph:
         """From a ``torch_geometric.data.Data`` (its ``edge_index`` and ``num_nodes``)."""
+        if not _is_pyg_data(data):
+            raise TypeError(
+                f"data must be a torch_geometric Data with edge_index and num_nodes, got "
+                f"{type(data).__name__}."
+            )
+        if _is_pyg_edge_index(data.edge_index):
+            return cls.from_pyg_edge_index(data.edge_index, data.num_nodes)
         return cls(data.edge_index, data.num_nodes)
+
+    @classmethod
+    def from_pyg_edge_index(cls, edge_index, num_nodes: int | None = None) -> Graph:
+        """From a PyG ``EdgeIndex`` (a [2, E] tensor that carries its sort order and cached
+        pointers). One sorted by target (``sort_order="col"``) is used without sorting again:
+        its cached column pointers are this Graph's CSR. Other orders are sorted here."""
+        rows, cols = edge_index.sparse_size()
+        sizes = {size for size in (rows, cols, num_nodes) if size is not None}
+        if len(sizes) > 1:
+            raise ValueError(
+                f"edge_index has sparse_size ({rows}, {cols}) but num_nodes={num_nodes}; a "
+                "graph's adjacency is square, N x N."
+            )
+        num_nodes = sizes.pop() if sizes else None
+        if edge_index.sort_order == "col" and num_nodes is not None:
+            (colptr, row), _ = edge_index.get_csc()
+            return cls.from_csr(colptr, row, num_nodes)
+        return cls(edge_index.as_tensor(), num_nodes)
 
     # ------------------------------------------------------------------ converters: out
     def to_edge_list(self, *, one_indexed: bool = False) -> list[tuple[int, int]]:
@@ -217,8 +364,20 @@ class Graph:
         return [(u + shift, v + shift) for u, v in self.edge_index.t().tolist()]
 
     def to_dense(self, dtype: torch.dtype = torch.long) -> Tensor:
-        """A [N, N] with ``A[i, j]`` = number of edges j -> i."""
-        dense = torch.zeros(self.num_nodes, self.num_nodes, dtype=dtype, device=self.device)
+        """A [N, N] with ``A[i, j]`` = number of edges j -> i.
+
+        Raises:
+            ValueError: the N x N matrix cannot be allocated (say for N = 10^6: 8 TB).
+        """
+        n = self.num_nodes
+        try:
+            dense = torch.zeros(n, n, dtype=dtype, device=self.device)
+        except (RuntimeError, MemoryError):  # the allocator's out-of-memory error
+            size = n * n * torch.empty(0, dtype=dtype).element_size()
+            raise ValueError(
+                f"a dense {n} x {n} matrix needs {size / 1e9:.1f} GB, more than can be "
+                "allocated; use the sparse form (to_sparse(), to_scipy()) or fewer nodes."
+            ) from None
         ones = torch.ones(self.num_edges, dtype=dtype, device=self.device)
         return dense.index_put_((self.target, self.source), ones, accumulate=True)
 
@@ -255,15 +414,21 @@ class Graph:
 def as_graph(graph_like, num_nodes: int | None = None, *, name: str = "graph") -> Graph:
     """Turn any supported graph form into a :class:`Graph`.
 
-    Accepted: a ``Graph``; an integer tensor [2, E] (source, target); a torch sparse COO/CSR
-    or dense floating/boolean adjacency [N, N] with ``A[i, j] != 0`` for an edge j -> i; a
-    scipy sparse matrix; a networkx graph; a ``torch_geometric.data.Data``.
+    Accepted: a ``Graph``; an integer tensor [2, E] (source, target); a PyG ``EdgeIndex``; a
+    torch sparse COO/CSR or dense floating/boolean adjacency [N, N] with ``A[i, j] != 0`` for
+    an edge j -> i; a scipy sparse matrix; a networkx graph; a ``torch_geometric.data.Data``.
+    Everything but a ``Graph`` is converted anew on every call.
 
     ``num_nodes`` (for layers: ``x.size(0)``) is checked against the graph: ids must be below it
-    and a matrix or ``Graph`` must have exactly that many nodes.
+    and a matrix or ``Graph`` must have exactly that many nodes. An integer tensor is always
+    an edge_index and a boolean square one always an adjacency; a floating [2, 2] tensor with
+    ``num_nodes=2`` could be either (a 2 x 2 adjacency, or an edge_index of two edges given as
+    floats by mistake) and is refused with the two unambiguous spellings.
     """
     if isinstance(graph_like, Graph):
         graph = graph_like
+    elif _is_pyg_edge_index(graph_like):
+        graph = Graph.from_pyg_edge_index(graph_like, num_nodes)
     elif _is_pyg_data(graph_like):
         graph = Graph.from_pyg(graph_like)
     elif isinstance(graph_like, nx.Graph):
@@ -271,6 +436,13 @@ def as_graph(graph_like, num_nodes: int | None = None, *, name: str = "graph") -
     elif sp.issparse(graph_like) or is_torch_sparse(graph_like):
         graph = Graph.from_matrix(graph_like, name)
     elif isinstance(graph_like, Tensor):
+        if num_nodes == 2 and graph_like.shape == (2, 2) and graph_like.is_floating_point():
+            raise ValueError(
+                f"{name} is a floating [2, 2] tensor for 2 nodes: an adjacency matrix or an "
+                "edge_index of 2 edges given as floats? Say which: A.bool() or "
+                "gnnkit.Graph.from_matrix(A) for an adjacency matrix, edge_index.long() for "
+                "an edge list."
+            )
         if graph_like.is_floating_point() or graph_like.dtype == torch.bool:
             if graph_like.dim() == 2 and graph_like.size(0) == graph_like.size(1):
                 graph = Graph.from_matrix(graph_like, name)
@@ -288,8 +460,8 @@ def as_graph(graph_like, num_nodes: int | None = None, *, name: str = "graph") -
     else:
         raise TypeError(
             f"{name} must be an edge_index tensor [2, E], a gnnkit.Graph, a torch sparse or "
-            f"dense adjacency, a scipy sparse matrix, a networkx graph or a PyG Data; got "
-            f"{type(graph_like).__name__}."
+            f"dense adjacency, a scipy sparse matrix, a networkx graph, a PyG Data or EdgeIndex; "
+            f"got {type(graph_like).__name__}."
         )
     if num_nodes is not None and graph.num_nodes != num_nodes:
         raise ValueError(
@@ -322,11 +494,37 @@ def _is_pyg_data(value) -> bool:
     )
 
 
+def _is_pyg_edge_index(value) -> bool:
+    """True for a ``torch_geometric.EdgeIndex`` (checked by name: PyG is not imported here)."""
+    return isinstance(value, Tensor) and type(value).__name__ == "EdgeIndex" and hasattr(
+        value, "get_csc"
+    )
+
+
+def _check_num_nodes(num_nodes) -> int:
+    if isinstance(num_nodes, bool) or not isinstance(num_nodes, (int, np.integer)):
+        raise TypeError(f"num_nodes must be an int, got {type(num_nodes).__name__}.")
+    if num_nodes < 0:
+        raise ValueError(f"num_nodes must be >= 0, got {num_nodes}.")
+    return int(num_nodes)
+
+
+def _describe(value) -> str:
+    if isinstance(value, Tensor):
+        return f"a {value.dtype} tensor of shape {tuple(value.shape)}"
+    return type(value).__name__
+
+
 def _pairs_to_edge_index(pairs, one_indexed: bool) -> Tensor:
     """[E, 2]-like pairs of ints -> [2, E] long tensor, checked and shifted."""
     if isinstance(pairs, Tensor):
         tensor = pairs
     else:
+        if isinstance(pairs, (str, bytes)) or not hasattr(pairs, "__iter__"):
+            raise TypeError(
+                f"edges must be a list of (u, v) pairs, got {type(pairs).__name__}; e.g. "
+                "[(0, 1), (1, 2)]."
+            )
         rows = list(pairs)
         for k, pair in enumerate(rows):
             if not hasattr(pair, "__len__") or len(pair) != 2:
@@ -336,6 +534,8 @@ def _pairs_to_edge_index(pairs, one_indexed: bool) -> Tensor:
                     raise TypeError(
                         f"edges[{k}] = {pair!r} holds {value!r}; node ids must be integers."
                     )
+                if not -(2**63) <= value < 2**63:
+                    raise ValueError(f"edges[{k}] = {pair!r}: node id {value} exceeds int64.")
         tensor = torch.tensor(rows, dtype=torch.long).reshape(-1, 2)
     if tensor.is_floating_point():
         raise TypeError("edges must hold integer node ids; got floating values.")
@@ -362,8 +562,19 @@ def _count(edge_index: Tensor) -> int:
 
 
 def _argsort_pairs(major: Tensor, minor: Tensor, num_nodes: int) -> Tensor:
-    """Stable order of edges by (major, minor)."""
-    return torch.argsort(major * max(num_nodes, 1) + minor, stable=True)
+    """Stable order of edges by (major, minor). One sort of the key ``major * N + minor`` while
+    it fits in int64 (N up to about 3e9), else two stable sorts (minor, then major)."""
+    if num_nodes <= _PAIR_KEY_MAX_NODES:
+        return torch.argsort(major * max(num_nodes, 1) + minor, stable=True)
+    order = torch.argsort(minor, stable=True)
+    return order[torch.argsort(major[order], stable=True)]
+
+
+def _count_per_node(ids: Tensor, num_nodes: int) -> Tensor:
+    """[N] long: how often each node id occurs in ``ids`` (``bincount`` with a fixed output
+    size, so ``torch.compile`` traces it without a graph break)."""
+    counts = torch.zeros(num_nodes, dtype=torch.long, device=ids.device)
+    return counts.index_add_(0, ids, torch.ones_like(ids))
 
 
 def _pointer(counts: Tensor) -> Tensor:

@@ -51,4 +51,4 @@ def test_custom_functions_gradcheck_on_cuda():
     assert torch.autograd.gradcheck(lambda v, h: spmm(graph, v, h), (values, x))
     scores = torch.randn(graph.num_edges, 2, dtype=torch.float64, device="cuda",
                          requires_grad=True)
-    assert torch.autograd.gradcheck(lambda s: edge_softmax(s, graph), (scores,))
+    assert torch.autograd.gradcheck(lambda s: edge_softmax(graph, s), (scores,))

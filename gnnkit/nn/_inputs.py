@@ -1,19 +1,20 @@
-"""Turning a layer's ``(x, graph)`` arguments into checked tensors and a cached Graph."""
+"""Turning a layer's ``(x, graph)`` arguments into checked tensors and a Graph."""
 
 from __future__ import annotations
-
-from collections import deque
 
 import torch
 from torch import Tensor
 
 from ..graph import Graph, as_graph
 
-_RECENT_GRAPHS: deque = deque(maxlen=4)
 
+def check_features(x, in_features: int | None = None, name: str = "x", *,
+                   dtype: torch.dtype | None = None) -> Tensor:
+    """Check node features: a floating tensor [N, F] (with F = ``in_features`` if given).
 
-def check_features(x, in_features: int | None = None, name: str = "x") -> Tensor:
-    """Check node features: a floating tensor [N, F] (with F = ``in_features`` if given)."""
+    With ``dtype`` (the layer's parameter dtype) a mismatch is refused, except under
+    ``torch.autocast``, which mixes dtypes on purpose.
+    """
     if not isinstance(x, Tensor):
         raise TypeError(f"{name} must be a torch tensor [N, F], got {type(x).__name__}.")
     if not x.is_floating_point():
@@ -25,43 +26,31 @@ def check_features(x, in_features: int | None = None, name: str = "x") -> Tensor
             f"{name} has {x.size(1)} features per node but the layer expects {in_features}; "
             "check the layer's in_features."
         )
+    if dtype is not None and x.dtype != dtype and not torch.is_autocast_enabled(x.device.type):
+        raise TypeError(
+            f"{name} is {x.dtype} but the layer's parameters are {dtype}; convert one of them "
+            f"({name}.to({dtype}) or layer.to({x.dtype}))."
+        )
     return x
 
 
-def is_dense_adjacency(graph_like) -> bool:
-    """True for a dense (strided) floating or boolean square matrix."""
+def is_dense_adjacency(graph_like, num_nodes: int) -> bool:
+    """True for a dense (strided) floating or boolean square matrix that is not ambiguous
+    (a floating [2, 2] tensor for 2 nodes is refused by :func:`gnnkit.as_graph`)."""
     return (
         isinstance(graph_like, Tensor)
         and graph_like.layout == torch.strided
         and (graph_like.is_floating_point() or graph_like.dtype == torch.bool)
         and graph_like.dim() == 2
         and graph_like.size(0) == graph_like.size(1)
+        and not (num_nodes == 2 and graph_like.shape == (2, 2) and graph_like.is_floating_point())
     )
 
 
 def graph_for(graph_like, x: Tensor) -> Graph:
     """The :class:`Graph` for ``graph_like``, with node ids checked against ``x.size(0)``.
 
-    An ``edge_index`` tensor (given directly or inside a PyG ``Data``) seen in one of the last
-    few calls, unchanged since, reuses the Graph built then, so its CSR form is sorted once per
-    graph and not once per layer call.
+    A ``Graph`` is used as it is (its cached CSR form is reused); any other form is converted
+    on this call, so the result never depends on earlier calls.
     """
-    edge_index = getattr(graph_like, "edge_index", graph_like)
-    if isinstance(graph_like, Graph) or not _is_plain_edge_index(edge_index):
-        return as_graph(graph_like, x.size(0))
-    key = (edge_index._version, x.size(0), edge_index.device)
-    for tensor, seen_key, graph in _RECENT_GRAPHS:
-        if tensor is edge_index and seen_key == key:
-            return graph
-    graph = as_graph(graph_like, x.size(0))
-    _RECENT_GRAPHS.append((edge_index, key, graph))
-    return graph
-
-
-def _is_plain_edge_index(value) -> bool:
-    return (
-        isinstance(value, Tensor)
-        and value.layout == torch.strided
-        and not value.is_floating_point()
-        and value.dtype != torch.bool
-    )
+    return as_graph(graph_like, x.size(0))

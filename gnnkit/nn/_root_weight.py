@@ -3,25 +3,38 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 from torch import nn
 
+from .message_passing import MessagePassing
 
-class RootWeightConv(nn.Module):
+
+def check_size(value, name: str, *, minimum: int = 0) -> int:
+    """A layer size: an int >= ``minimum`` (not a bool or a float)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__}).")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}.")
+    return int(value)
+
+
+class RootWeightConv(MessagePassing):
     """Holds ``W`` and ``B`` [F_out, F_in] and an optional ``bias`` [F_out]."""
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = False):
-        super().__init__()
-        self.in_features, self.out_features = in_features, out_features
-        self.W = nn.Parameter(torch.empty(out_features, in_features))
-        self.B = nn.Parameter(torch.empty(out_features, in_features))
-        self.bias = nn.Parameter(torch.empty(out_features)) if bias else None
+    def __init__(self, in_features: int, out_features: int, bias: bool = False, *, aggr: str):
+        super().__init__(aggr=aggr)
+        self.in_features = check_size(in_features, "in_features")
+        self.out_features = check_size(out_features, "out_features")
+        self.W = nn.Parameter(torch.empty(self.out_features, self.in_features))
+        self.B = nn.Parameter(torch.empty(self.out_features, self.in_features))
+        self.bias = nn.Parameter(torch.empty(self.out_features)) if bias else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """Uniform in +-1/sqrt(F_in), as ``torch.nn.Linear``."""
-        bound = 1.0 / math.sqrt(self.in_features)
+        bound = 1.0 / math.sqrt(max(self.in_features, 1))
         for parameter in (self.W, self.B, self.bias):
             if parameter is not None:
                 nn.init.uniform_(parameter, -bound, bound)

@@ -10,28 +10,25 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..ops import gather_per_feature, scatter, segment_median_index
+from ..graph import Graph
+from ..ops import scatter
+from ..ops.median import _median_rows, gather_per_feature, segment_median_index
+from ..ops.scatter import check_index
 
 
 class Aggregation(nn.Module):
-    """Base class: checks the arguments, then calls :meth:`reduce`."""
+    """Base class: checks the arguments, then calls :meth:`reduce`.
 
-    def forward(self, x: Tensor, index: Tensor, dim_size: int) -> Tensor:
-        if x.dim() < 1 or index.dim() != 1 or index.numel() != x.size(0):
-            raise ValueError(
-                f"index must be [E] with one entry per row of x; got index {tuple(index.shape)} "
-                f"for x {tuple(x.shape)}."
-            )
-        if index.is_floating_point():
-            raise TypeError(f"index must hold integer node ids, got {index.dtype}.")
-        if index.numel() and (int(index.min()) < 0 or int(index.max()) >= dim_size):
-            raise ValueError(
-                f"index holds ids in [{int(index.min())}, {int(index.max())}] but dim_size is "
-                f"{dim_size}; ids must lie in 0..{dim_size - 1}."
-            )
-        return self.reduce(x, index.long(), dim_size)
+    ``graph`` (given by :class:`MessagePassing`) is the graph whose edges the messages follow,
+    in its edge order (``index = graph.target``); an aggregation may use its cached CSR.
+    """
 
-    def reduce(self, x: Tensor, index: Tensor, dim_size: int) -> Tensor:
+    def forward(self, x: Tensor, index: Tensor, dim_size: int, *,
+                graph: Graph | None = None) -> Tensor:
+        index = check_index(index, x, dim_size)
+        return self.reduce(x, index, dim_size, graph)
+
+    def reduce(self, x: Tensor, index: Tensor, dim_size: int, graph: Graph | None) -> Tensor:
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -41,29 +38,29 @@ class Aggregation(nn.Module):
 class SumAggregation(Aggregation):
     """out_i = sum_{k: index[k] = i} x_k."""
 
-    def reduce(self, x, index, dim_size):
-        return scatter(x, index, dim_size, "sum")
+    def reduce(self, x, index, dim_size, graph):
+        return scatter(index, x, dim_size, "sum")
 
 
 class MeanAggregation(Aggregation):
     """out_i = (1 / d_i) sum_{k: index[k] = i} x_k, with d_i the number of messages (0 if none)."""
 
-    def reduce(self, x, index, dim_size):
-        return scatter(x, index, dim_size, "mean")
+    def reduce(self, x, index, dim_size, graph):
+        return scatter(index, x, dim_size, "mean")
 
 
 class MaxAggregation(Aggregation):
     """out_i = max_{k: index[k] = i} x_k, feature by feature."""
 
-    def reduce(self, x, index, dim_size):
-        return scatter(x, index, dim_size, "max")
+    def reduce(self, x, index, dim_size, graph):
+        return scatter(index, x, dim_size, "max")
 
 
 class MinAggregation(Aggregation):
     """out_i = min_{k: index[k] = i} x_k, feature by feature."""
 
-    def reduce(self, x, index, dim_size):
-        return scatter(x, index, dim_size, "min")
+    def reduce(self, x, index, dim_size, graph):
+        return scatter(index, x, dim_size, "min")
 
 
 class MedianAggregation(Aggregation):
@@ -76,16 +73,22 @@ class MedianAggregation(Aggregation):
     :func:`gnnkit.ops.segment_median_index`.
     """
 
-    def reduce(self, x, index, dim_size):
+    def reduce(self, x, index, dim_size, graph):
         if x.dim() != 2:
             raise ValueError(f"MedianAggregation needs x of shape [E, F], got {tuple(x.shape)}.")
         if x.size(0) == 0:
             return x.new_zeros(dim_size, x.size(1))
+        if graph is not None:  # messages in the graph's edge order: its CSR groups them
+            rowptr, _, order = graph.csr
+            if order is None:
+                order = torch.arange(x.size(0), device=x.device)
+            rows = _median_rows(rowptr, order, x.detach(), graph.nodes_by_in_degree)
+            return gather_per_feature(rows, x)
         order = torch.argsort(index, stable=True)
         counts = torch.bincount(index, minlength=dim_size)
         rowptr = torch.zeros(dim_size + 1, dtype=torch.long, device=x.device)
         torch.cumsum(counts, 0, out=rowptr[1:])
-        return gather_per_feature(x, segment_median_index(x, rowptr, order))
+        return gather_per_feature(segment_median_index(rowptr, order, x.detach()), x)
 
 
 AGGREGATIONS = {
@@ -95,6 +98,16 @@ AGGREGATIONS = {
     "max": MaxAggregation,
     "min": MinAggregation,
     "median": MedianAggregation,
+}
+
+
+#: The built-in aggregations that :class:`MessagePassing` can fuse, by reduction name.
+FUSED_REDUCTIONS = {
+    SumAggregation: "sum",
+    MeanAggregation: "mean",
+    MaxAggregation: "max",
+    MinAggregation: "min",
+    MedianAggregation: "median",
 }
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..ops import edge_softmax, spmm
+from ..ops import edge_softmax, multi_head_spmm
 from ._inputs import check_features, graph_for
+from ._root_weight import check_size
 
 
 class GATConv(nn.Module):
@@ -25,9 +27,11 @@ class GATConv(nn.Module):
     Dropout (probability ``dropout``) acts on the attention coefficients while training.
 
     Memory: per-edge work is done on [E, heads] tensors only. The weighted aggregation is one
-    CSR product per head whose backward computes the attention gradient as a sampled
-    product <grad_i, z_j> at the edges, so no [E, heads, C] tensor is ever created or saved:
-    memory grows as E x heads + N x heads x C. Works on CPU and CUDA tensors alike.
+    multi-head CSR product (:func:`gnnkit.ops.multi_head_spmm`) whose backward computes the
+    attention gradient as a sampled product <grad_i, z_j> at the edges, so no [E, heads, C]
+    tensor is ever created or saved: memory grows as E x heads + N x heads x C. Works on CPU
+    and CUDA tensors alike, in float16/bfloat16 and under ``torch.autocast`` (the softmax is
+    normalised in float32), with second derivatives.
 
     Args:
         in_features: F_in.
@@ -51,9 +55,17 @@ class GATConv(nn.Module):
         bias: bool = True,
     ):
         super().__init__()
-        self.in_features, self.out_features, self.heads = in_features, out_features, heads
-        self.concat, self.negative_slope, self.dropout = concat, negative_slope, dropout
-        self.add_self_loops = add_self_loops
+        self.in_features = check_size(in_features, "in_features")
+        self.out_features = check_size(out_features, "out_features")
+        self.heads = check_size(heads, "heads", minimum=1)
+        if isinstance(negative_slope, bool) or not isinstance(negative_slope, numbers.Real):
+            raise TypeError(f"negative_slope must be a number, got {negative_slope!r}.")
+        if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not (
+            0.0 <= dropout < 1.0
+        ):
+            raise ValueError(f"dropout must be a probability in [0, 1), got {dropout!r}.")
+        self.concat, self.add_self_loops = concat, add_self_loops
+        self.negative_slope, self.dropout = float(negative_slope), float(dropout)
         self.W = nn.Parameter(torch.empty(heads * out_features, in_features))
         self.att_src = nn.Parameter(torch.empty(heads, out_features))
         self.att_dst = nn.Parameter(torch.empty(heads, out_features))
@@ -68,7 +80,7 @@ class GATConv(nn.Module):
             (self.att_src, self.out_features, self.heads),
             (self.att_dst, self.out_features, self.heads),
         ):
-            bound = math.sqrt(6.0 / (fan_in + fan_out))
+            bound = math.sqrt(6.0 / max(fan_in + fan_out, 1))
             nn.init.uniform_(parameter, -bound, bound)
         if self.bias is not None:
             nn.init.zeros_(self.bias)
@@ -78,23 +90,20 @@ class GATConv(nn.Module):
         ``(edge_index_used [2, E'], alpha [E', heads])``: the edges attended over (self-loops
         included, grouped by target) and their attention before dropout, summing to 1 over the
         incoming edges of each node."""
-        check_features(x, self.in_features)
+        check_features(x, self.in_features, dtype=self.W.dtype)
         graph = graph_for(graph, x)
         if self.add_self_loops:
             graph = graph.add_self_loops()
         _, source, _ = graph.csr
         target = graph.csr_target
 
-        z = (x @ self.W.t()).view(-1, self.heads, self.out_features)  # [N, H, C]
+        z = (x @ self.W.t()).view(x.size(0), self.heads, self.out_features)  # [N, H, C]
         score_src = (z * self.att_src).sum(-1)  # [N, H]
         score_dst = (z * self.att_dst).sum(-1)
         scores = score_src.index_select(0, source) + score_dst.index_select(0, target)
-        alpha = edge_softmax(F.leaky_relu(scores, self.negative_slope), graph)  # [E, H]
+        alpha = edge_softmax(graph, F.leaky_relu(scores, self.negative_slope))  # [E, H]
         weights = F.dropout(alpha, self.dropout, self.training)  # [E, H]
-
-        z_by_head = z.transpose(0, 1).contiguous().unbind(0)  # H x [N, C]
-        heads = [spmm(graph, w, z_k) for w, z_k in zip(weights.unbind(1), z_by_head)]
-        out = torch.stack(heads, dim=1)  # [N, H, C]
+        out = multi_head_spmm(graph, weights, z)  # [N, H, C]
         out = out.flatten(1) if self.concat else out.mean(dim=1)
         if self.bias is not None:
             out = out + self.bias

@@ -5,8 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..ops import spmm
-from ._inputs import check_features, graph_for, is_dense_adjacency
+from ._inputs import check_features, is_dense_adjacency
 from ._root_weight import RootWeightConv
 
 
@@ -16,14 +15,13 @@ class MeanGCNConv(RootWeightConv):
     Row by row: ``h'_i = W mean_{j -> i} h_j + B h_i``, the mean over i's in-neighbours
     (``A[i, j] != 0``), 0 for a node with none (``D^{-1}`` has 0 there).
 
-    Two paths, same numbers:
-
-    * sparse (edge_index, Graph, torch sparse, scipy, networkx, PyG Data): one CSR product
-      with weights ``1 / d_i``; when ``out_features < in_features`` it multiplies by ``W``
-      first and aggregates the narrower ``H W^T`` (the product is linear, so the order does not
-      change the result). The backward pass uses the cached transpose of A.
-    * dense adjacency [N, N] (floating or boolean): the literal matrix formula
-      ``diag(1/d) @ A @ H @ W.T + H @ B.T``, with A taken as its 0/1 pattern.
+    It is the message-passing layer ``message = h_j``, ``aggregate = mean``, ``update = W a_i
+    + B h_i``, whose fused path (:class:`MessagePassing`) computes the mean as one CSR product
+    with weights ``1 / d_i``, never an [E, F] message tensor. When ``out_features <
+    in_features`` it multiplies by ``W`` first and averages the narrower ``H W^T`` (the mean is
+    linear, so the order does not change the result). A dense adjacency [N, N] (floating or
+    boolean) takes the literal matrix formula ``diag(1/d) @ A @ H @ W.T + H @ B.T`` instead,
+    with A read as its 0/1 pattern; both give the same numbers.
 
     Args:
         in_features: F_in.
@@ -35,22 +33,17 @@ class MeanGCNConv(RootWeightConv):
         [F_out, F_in] (as in the homework), ``bias`` [F_out] or None.
     """
 
-    def forward(self, x: Tensor, graph) -> Tensor:
-        check_features(x, self.in_features)
-        if is_dense_adjacency(graph):
-            out = self._dense_formula(x, graph)
-        else:
-            out = self._sparse(x, graph_for(graph, x))
-        return self.add_bias(out)
+    def __init__(self, in_features: int, out_features: int, bias: bool = False):
+        super().__init__(in_features, out_features, bias, aggr="mean")
 
-    def _sparse(self, x: Tensor, graph) -> Tensor:
-        inverse_degree = 1.0 / graph.in_degree.clamp(min=1).to(x.dtype)
-        weights = inverse_degree.index_select(0, graph.csr_target)
-        if self.out_features < self.in_features:
-            neighbours = spmm(graph, weights, x @ self.W.t())
-        else:
-            neighbours = spmm(graph, weights, x) @ self.W.t()
-        return torch.addmm(neighbours, x, self.B.t())
+    def forward(self, x: Tensor, graph) -> Tensor:
+        check_features(x, self.in_features, dtype=self.W.dtype)
+        if is_dense_adjacency(graph, x.size(0)):
+            return self.add_bias(self._dense_formula(x, graph))
+        narrow_first = self.out_features < self.in_features
+        mean = self.propagate(graph, x=x @ self.W.t() if narrow_first else x)
+        neighbours = mean if narrow_first else mean @ self.W.t()
+        return self.add_bias(torch.addmm(neighbours, x, self.B.t()))
 
     def _dense_formula(self, x: Tensor, adjacency: Tensor) -> Tensor:
         if adjacency.size(0) != x.size(0):
@@ -58,6 +51,9 @@ class MeanGCNConv(RootWeightConv):
                 f"graph has {adjacency.size(0)} nodes but {x.size(0)} were expected (x has "
                 f"{x.size(0)} rows); give one feature row per node."
             )
+        if adjacency.is_floating_point() and not bool(torch.isfinite(adjacency).all()):
+            raise ValueError("graph (a dense adjacency) contains NaN or infinity; replace it "
+                             "with 0 (no edge) or a non-zero number (an edge).")
         A = (adjacency != 0).to(x.dtype)
         degree = A.sum(dim=1)
         D_inv = torch.diag(torch.where(degree > 0, 1.0 / degree.clamp(min=1), 0.0))

@@ -5,8 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..ops import gather_per_feature, segment_median_index
-from ._inputs import check_features, graph_for
+from ._inputs import check_features
 from ._root_weight import RootWeightConv
 
 
@@ -17,7 +16,9 @@ class MedianGCNConv(RootWeightConv):
     with no in-neighbour aggregates to 0. Unlike the mean, the median cannot be written as a
     matrix product ``M H``: it selects, per node and feature, one neighbour's value, which makes
     it robust to a few outlying neighbours. The gradient of each aggregated entry flows to the
-    selected neighbour.
+    selected neighbour. It is the message-passing layer ``message = h_j``, ``aggregate =
+    median``, whose fused path selects on the graph's cached CSR (:func:`gnnkit.ops.
+    segment_median`).
 
     Args:
         in_features: F_in.
@@ -29,10 +30,10 @@ class MedianGCNConv(RootWeightConv):
         -> [N, F_out]; ``W`` and ``B`` are [F_out, F_in].
     """
 
+    def __init__(self, in_features: int, out_features: int, bias: bool = False):
+        super().__init__(in_features, out_features, bias, aggr="median")
+
     def forward(self, x: Tensor, graph) -> Tensor:
-        check_features(x, self.in_features)
-        graph = graph_for(graph, x)
-        rowptr, source, _ = graph.csr
-        median = gather_per_feature(x, segment_median_index(x.detach(), rowptr, source))
-        out = torch.addmm(x @ self.B.t(), median, self.W.t())
-        return self.add_bias(out)
+        check_features(x, self.in_features, dtype=self.W.dtype)
+        median = self.propagate(graph, x=x)
+        return self.add_bias(torch.addmm(x @ self.B.t(), median, self.W.t()))

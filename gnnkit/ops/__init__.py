@@ -1,12 +1,26 @@
 """The hot code of gnnkit: sparse products, segment reductions, edge softmax, median selection.
 
-Every layer is built from these few primitives. Edge-indexed tensors here are in the CSR order
-of :attr:`gnnkit.Graph.csr` (edges grouped by target) unless a function says otherwise.
+Every layer is built from these few primitives. One argument order throughout: the structure
+first (a :class:`gnnkit.Graph`, or an index / row pointer), then per-edge values, then node
+features, then options. Edge-indexed tensors are in the CSR order of
+:attr:`gnnkit.Graph.csr` (edges grouped by target) unless a function says otherwise. Every
+function checks its arguments and raises a ValueError/TypeError naming the bad one.
 """
 
-from .median import gather_per_feature, segment_median_index
+from .aggregate import aggregate
+from .median import gather_per_feature, segment_median, segment_median_index
 from .scatter import scatter
 from .softmax import edge_softmax
-from .spmm import spmm
+from .spmm import edge_dots, multi_head_spmm, spmm
 
-__all__ = ["edge_softmax", "gather_per_feature", "scatter", "segment_median_index", "spmm"]
+__all__ = [
+    "aggregate",
+    "edge_dots",
+    "edge_softmax",
+    "gather_per_feature",
+    "multi_head_spmm",
+    "scatter",
+    "segment_median",
+    "segment_median_index",
+    "spmm",
+]

@@ -8,26 +8,52 @@ from torch import Tensor
 REDUCTIONS = ("sum", "mean", "max", "min")
 
 
-def scatter(x: Tensor, index: Tensor, dim_size: int, reduce: str = "sum") -> Tensor:
+def scatter(index: Tensor, x: Tensor, dim_size: int, reduce: str = "sum") -> Tensor:
     """out[i] = reduce over {x[k] : index[k] = i}; a node that receives nothing gets 0.
 
     Args:
-        x: [E, F] one row per message.
-        index: [E] long, the receiving node of each message, in ``0..dim_size-1``.
+        index: [E] integer, the receiving node of each message, in ``0..dim_size-1``.
+        x: [E, ...] one row per message.
         dim_size: N, the number of output rows.
         reduce: ``"sum" | "mean" | "max" | "min"``.
 
     Returns:
-        [N, F]. Gradients: sum/mean spread evenly; max/min go to the selected entries (split
+        [N, ...]. Gradients: sum/mean spread evenly; max/min go to the selected entries (split
         evenly between ties).
     """
+    index = check_index(index, x, dim_size)
+    if reduce not in REDUCTIONS:
+        raise ValueError(f"reduce must be one of {REDUCTIONS}, got {reduce!r}.")
     out = x.new_zeros((dim_size,) + x.shape[1:])
     if reduce == "sum":
         return out.index_add_(0, index, x)
     if reduce == "mean":
         count = torch.bincount(index, minlength=dim_size).clamp_(min=1)
         return out.index_add_(0, index, x) / count.view((-1,) + (1,) * (x.dim() - 1)).to(x.dtype)
-    if reduce in ("max", "min"):
-        expanded = index.view((-1,) + (1,) * (x.dim() - 1)).expand_as(x)
-        return out.scatter_reduce(0, expanded, x, "a" + reduce, include_self=False)
-    raise ValueError(f"reduce must be one of {REDUCTIONS}, got {reduce!r}.")
+    expanded = index.view((-1,) + (1,) * (x.dim() - 1)).expand_as(x)
+    return out.scatter_reduce(0, expanded, x, "a" + reduce, include_self=False)
+
+
+def check_index(index, x, dim_size) -> Tensor:
+    """Check ``index`` [E] (integer ids below ``dim_size``, one per row of ``x``) and
+    ``dim_size`` (an int >= 0); return ``index`` as long."""
+    if not isinstance(x, Tensor) or x.dim() < 1:
+        raise TypeError(f"x must be a tensor [E, ...] with one row per message, got "
+                        f"{type(x).__name__ if not isinstance(x, Tensor) else list(x.shape)}.")
+    if isinstance(dim_size, bool) or not isinstance(dim_size, int) or dim_size < 0:
+        raise TypeError(f"dim_size must be an int >= 0 (the number of nodes), got {dim_size!r}.")
+    if not isinstance(index, Tensor):
+        raise TypeError(f"index must be a torch tensor [E], got {type(index).__name__}.")
+    if index.is_floating_point() or index.is_complex() or index.dtype == torch.bool:
+        raise TypeError(f"index must hold integer node ids, got {index.dtype}.")
+    if index.dim() != 1 or index.numel() != x.shape[0]:
+        raise ValueError(
+            f"index must be [E] with one entry per row of x; got index {list(index.shape)} for "
+            f"x {list(x.shape)}."
+        )
+    if index.numel() and (int(index.min()) < 0 or int(index.max()) >= dim_size):
+        raise ValueError(
+            f"index holds ids in [{int(index.min())}, {int(index.max())}] but dim_size is "
+            f"{dim_size}; ids must lie in 0..{dim_size - 1}."
+        )
+    return index.long()
