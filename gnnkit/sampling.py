@@ -45,8 +45,11 @@ class SampledSubgraph:
             they sum to n.
         num_sampled_edges: L ints: edges drawn at hop 1, ..., hop L; they sum to E.
         e_id: [E] long, position of each sampled edge in the input graph's CSR order
-            (``input.csr[1][e_id] == n_id[graph.source]``); ``input.csr[2][e_id]`` is its
-            column in the input's ``edge_index``.
+            (``input.csr[1][e_id] == n_id[graph.source]``): the edge's id for an input made by
+            ``Graph.from_csr``, else ``input.csr[2][e_id]`` is its column in ``edge_index``.
+
+    ``graph`` is made with ``Graph.from_csr`` from the sample as drawn (no sort): within one
+    target its sources are in draw order, not ascending.
     """
 
     n_id: Tensor
@@ -88,7 +91,9 @@ class SampledSubgraph:
         num_edges = sum(self.num_sampled_edges[:hops])
         if num_nodes == self.graph.num_nodes and num_edges == self.graph.num_edges:
             return self.graph
-        return Graph(self.graph.edge_index[:, :num_edges], num_nodes)
+        rowptr, col, _ = self.graph.csr
+        return Graph.from_csr(rowptr[: num_nodes + 1].clamp(max=num_edges), col[:num_edges],
+                              num_nodes)
 
 
 def sample_neighbors(
@@ -141,22 +146,25 @@ def sample_neighbors(
         raise ValueError(f"seeds must be distinct; node {int(repeated[0])} appears more than "
                          "once (use torch.unique(seeds) if repeats are expected).")
 
-    nodes, sources, targets, positions = [seeds], [], [], []
-    num_nodes, start = seeds.numel(), 0
+    nodes, sources, counts, positions = [seeds], [], [], []
+    num_nodes = seeds.numel()
     for fanout in fanouts:
-        frontier = nodes[-1]
-        src, tgt, pos = _sample_hop(rowptr, col, frontier, fanout, generator)
+        src, count, pos = _sample_hop(rowptr, col, nodes[-1], fanout, generator)
         new = _new_nodes(local, src, num_nodes)
         sources.append(local.index_select(0, src))
-        targets.append(tgt + start)
+        counts.append(count)
         positions.append(pos)
         nodes.append(new)
-        start, num_nodes = num_nodes, num_nodes + new.numel()
+        num_nodes += new.numel()
 
-    edge_index = torch.stack([torch.cat(sources).long(), torch.cat(targets)])
+    # Edges come grouped by target, targets in local order: the CSR of the sample as drawn.
+    local_rowptr = torch.zeros(num_nodes + 1, dtype=torch.long, device=device)
+    counts = torch.cat(counts)
+    torch.cumsum(counts, 0, out=local_rowptr[1: counts.numel() + 1])
+    local_rowptr[counts.numel() + 1:] = local_rowptr[counts.numel()]
     return SampledSubgraph(
         n_id=torch.cat(nodes),
-        graph=Graph(edge_index, num_nodes),
+        graph=Graph.from_csr(local_rowptr, torch.cat(sources).long(), num_nodes),
         batch_size=seeds.numel(),
         num_sampled_nodes=[part.numel() for part in nodes],
         num_sampled_edges=[part.numel() for part in positions],
@@ -176,20 +184,19 @@ def full_neighborhood(graph: Graph, nodes) -> SampledSubgraph:
 def _sample_hop(rowptr: Tensor, col: Tensor, frontier: Tensor, fanout: int, generator):
     """Draw incoming edges of every node in ``frontier`` [M] (global ids).
 
-    Returns (global source [S], local frontier index of the target [S], CSR position [S]),
-    grouped by target in frontier order.
+    Returns (global source [S], number of edges drawn per frontier node [M], CSR position
+    [S]), grouped by target in frontier order.
     """
     start = rowptr.index_select(0, frontier)
     degree = rowptr.index_select(0, frontier + 1) - start
     count = degree if fanout < 0 else degree.clamp(max=fanout)
     end = torch.cumsum(count, 0)  # the node's edges are output[end - count : end]
     total = int(end[-1]) if count.numel() else 0
-    target = torch.repeat_interleave(count, output_size=total)
     # Output edge e of node t takes the CSR position start[t] + (e - (end[t] - count[t])):
     # all its edges in order, unless its row is longer than the fanout (crowded), in which
     # case its slots are overwritten with a random draw.
-    position = torch.arange(total, device=frontier.device)
-    position += (start - end + count).index_select(0, target)
+    position = torch.repeat_interleave(start - end + count, count, output_size=total)
+    position += torch.arange(total, device=frontier.device)
     if fanout >= 0:
         crowded = torch.nonzero(degree > fanout).view(-1)
         if crowded.numel():
@@ -197,7 +204,7 @@ def _sample_hop(rowptr: Tensor, col: Tensor, frontier: Tensor, fanout: int, gene
             slots = torch.arange(fanout, device=frontier.device).unsqueeze(1) + first
             drawn = _draw_without_replacement(degree.index_select(0, crowded), fanout, generator)
             position[slots.view(-1)] = (drawn + start.index_select(0, crowded)).view(-1)
-    return col.index_select(0, position), target, position
+    return col.index_select(0, position), count, position
 
 
 def _draw_without_replacement(size: Tensor, k: int, generator) -> Tensor:

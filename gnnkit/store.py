@@ -66,12 +66,9 @@ class GraphData:
         return int(self.y.max()) + 1
 
     def graph(self) -> Graph:
-        """The :class:`Graph` of the CSR arrays (its cached ``csr`` is ``rowptr``, ``col``)."""
-        target = torch.repeat_interleave(torch.arange(self.num_nodes), self.rowptr.diff(),
-                                         output_size=self.num_edges)
-        graph = Graph(torch.stack([self.col, target]), self.num_nodes)
-        graph.__dict__["csr"] = (self.rowptr, self.col, torch.arange(self.num_edges))
-        return graph
+        """The :class:`Graph` on the CSR arrays themselves (no copy: a memory-mapped store
+        stays shared)."""
+        return Graph.from_csr(self.rowptr, self.col, self.num_nodes)
 
 
 def save(data: GraphData, folder: str | Path) -> Path:
