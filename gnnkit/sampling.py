@@ -148,10 +148,10 @@ def sample_neighbors(
 
     nodes, sources, counts, positions = [seeds], [], [], []
     num_nodes = seeds.numel()
-    for fanout in fanouts:
+    for hop, fanout in enumerate(fanouts):
         src, count, pos = _sample_hop(rowptr, col, nodes[-1], fanout, generator)
-        new = _new_nodes(local, src, num_nodes)
-        sources.append(local.index_select(0, src))
+        ids, new = _relabel(local, src, num_nodes, remember=hop + 1 < len(fanouts))
+        sources.append(ids)
         counts.append(count)
         positions.append(pos)
         nodes.append(new)
@@ -225,17 +225,27 @@ def _draw_without_replacement(size: Tensor, k: int, generator) -> Tensor:
     return kept
 
 
-def _new_nodes(local: Tensor, sources: Tensor, num_nodes: int) -> Tensor:
-    """Give local ids num_nodes, num_nodes + 1, ... to the sources without one, in order of
-    first appearance; return their global ids. ``local`` [N] int32 is updated in place."""
-    unseen = sources.masked_select(local.index_select(0, sources) == _UNSEEN)
-    order = torch.arange(num_nodes, num_nodes + unseen.numel(), dtype=torch.int32,
-                         device=sources.device)
-    local.scatter_reduce_(0, unseen, order, "amin")  # each new node: its first position
-    new = unseen.masked_select(local.index_select(0, unseen) == order)
-    local[new] = torch.arange(num_nodes, num_nodes + new.numel(), dtype=torch.int32,
-                              device=sources.device)
-    return new
+def _relabel(local: Tensor, sources: Tensor, num_nodes: int, *, remember: bool):
+    """Local ids of ``sources`` [S] (global ids): the id in ``local`` [N] int32 when there is
+    one, else num_nodes + k for the k-th distinct new source in order of first appearance.
+
+    Returns (local ids [S] int32, global ids of the new nodes). ``local`` is scratch space:
+    with ``remember`` it ends up holding the new ids too (for the next hop); without, the
+    entries of the new nodes are left undefined.
+    """
+    ids = local.index_select(0, sources)
+    unseen = ids == _UNSEEN
+    candidates = sources.masked_select(unseen)
+    position = torch.arange(candidates.numel(), dtype=torch.int32, device=sources.device)
+    local.scatter_reduce_(0, candidates, position, "amin")  # the first position of each node
+    first = local.index_select(0, candidates)
+    is_first = first == position
+    rank = torch.cumsum(is_first, 0, dtype=torch.int32) + (num_nodes - 1)
+    ids.masked_scatter_(unseen, rank.index_select(0, first))
+    new = candidates.masked_select(is_first)
+    if remember:
+        local[new] = rank.masked_select(is_first)
+    return ids, new
 
 
 # ---------------------------------------------------------------------------------- loader
