@@ -99,3 +99,27 @@ def test_reads_cora_from_root(capsys):
     assert code == 0
     assert "Cora: 2708 nodes, 5278 edges, 1433 features, 7 classes" in out
     assert SUMMARY.search(out).group(3) == "1"
+
+
+def test_trains_on_a_store(tmp_path, capsys):
+    from gnnkit import store
+    from gnnkit.synthetic import synthetic_graph
+
+    store.save(synthetic_graph(300, 3000, num_classes=3, num_features=8, seed=1), tmp_path)
+    code = main(["train", "--store", str(tmp_path), "--model", "gat", "--batch-size", "16",
+                 "--fanouts", "5,5", "--seeds", "1", "--epochs", "3", "--chunk-size", "100"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "synthetic-300-3000: 300 nodes, 3000 directed edges, 8 features, 3 classes" in out
+    assert SUMMARY.search(out).group(3) == "1"
+
+
+def test_missing_store_exits_2(tmp_path, capsys):
+    assert main(["train", "--store", str(tmp_path / "nothing"), "--batch-size", "4"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "meta.json not found" in err
+
+
+def test_store_and_dataset_exclude_each_other(tmp_path, capsys):
+    assert main(["train", "--store", str(tmp_path), "--dataset", "karate"]) == 2
+    assert "not allowed with argument" in capsys.readouterr().err

@@ -149,8 +149,12 @@ def _flag_names(message: str) -> str:
 
 
 def _describe(dataset, graph) -> str:
+    # The built-in datasets store both directions of every undirected edge; a store holds
+    # directed edges as given.
+    edges = (f"{graph.num_edges} directed edges" if isinstance(dataset, store.GraphData)
+             else f"{graph.num_edges // 2} edges")
     return (
-        f"{dataset.name}: {dataset.num_nodes} nodes, {graph.num_edges // 2} edges, "
+        f"{dataset.name}: {dataset.num_nodes} nodes, {edges}, "
         f"{dataset.num_features} features, {dataset.num_classes} classes; "
         f"{int(dataset.train_mask.sum())} train / {int(dataset.val_mask.sum())} val / "
         f"{int(dataset.test_mask.sum())} test nodes"
