@@ -14,7 +14,7 @@ goes over ``--mem-limit-gb``.
 What one "epoch" is here (all library code, :mod:`gnnkit.train`): the training nodes in
 shuffled batches of ``--batch-size`` with fanouts ``--fanouts`` (one Adam step per batch,
 :class:`gnnkit.train.mini_batch.MiniBatches`), then the exact evaluation: layer-wise inference
-over the whole graph in chunks of 65,536 target nodes (:meth:`NodeClassifier.inference`).
+over the whole graph in chunks of 2^20 target nodes (:meth:`NodeClassifier.inference`).
 Both are timed separately. Graphs: Slashdot (SNAP, 82k nodes, 948k directed edges) with random
 features and labels, and the seeded synthetic graph of :mod:`gnnkit.synthetic`; synthetic
 graphs are generated once into a store under ``--data-dir`` and memory-mapped from there.

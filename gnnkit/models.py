@@ -93,7 +93,7 @@ class NodeClassifier(nn.Module):
 
     @torch.no_grad()
     def inference(
-        self, x: Tensor, graph, chunk_size: int = 65536, *, rank: int = 0, world_size: int = 1,
+        self, x: Tensor, graph, chunk_size: int = 1 << 20, *, rank: int = 0, world_size: int = 1,
     ) -> Tensor:
         """Exact logits [N, C] on the whole graph, one layer at a time over chunks of
         ``chunk_size`` target nodes; each chunk sees all its in-neighbours, so the result
@@ -120,8 +120,11 @@ class NodeClassifier(nn.Module):
             starts = range(rank * chunk_size, num_nodes, world_size * chunk_size)
             for start in starts:
                 stop = min(start + chunk_size, num_nodes)
-                chunk = full_neighborhood(graph, torch.arange(start, stop, device=x.device))
-                chunk_out = self.layer(index, h[chunk.n_id], chunk.graph)[: stop - start]
+                if stop - start == num_nodes:  # one chunk holds every node: the graph itself
+                    chunk_out = self.layer(index, h, graph)
+                else:
+                    chunk = full_neighborhood(graph, torch.arange(start, stop, device=x.device))
+                    chunk_out = self.layer(index, h[chunk.n_id], chunk.graph)[: stop - start]
                 if out is None:
                     out = chunk_out.new_zeros(num_nodes, chunk_out.size(1))
                 out[start:stop] = chunk_out

@@ -72,9 +72,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--fanouts", type=_fanouts, metavar="F1,F2",
                         help="with --batch-size: neighbours sampled per node in hop 1, hop 2 "
                         "(-1: all; default -1,-1)")
-    parser.add_argument("--chunk-size", type=int, default=65536, metavar="C",
+    parser.add_argument("--chunk-size", type=int, default=1 << 20, metavar="C",
                         help="with --batch-size: target nodes per chunk of the exact "
-                        "layer-wise evaluation (default 65536)")
+                        "layer-wise evaluation (default 1048576; smaller uses less memory)")
     parser.add_argument("--device", default="cpu",
                         help="cpu (default) or cuda; under torchrun each process takes the GPU "
                         "of its LOCAL_RANK")

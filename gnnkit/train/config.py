@@ -31,7 +31,8 @@ class TrainConfig:
         fanouts: mini-batch only: neighbours sampled per node and hop, one per layer,
             ``-1`` for all of them (the default: all, so the sample is exact).
         chunk_size: target nodes per chunk of the exact layer-wise evaluation used in
-            mini-batch training.
+            mini-batch training (default 2^20; smaller chunks use less memory but recompute
+            more: every chunk runs the layer on all its in-neighbours).
         device: where to train.
         progress: show a progress bar over the epochs (``None``: only when stderr is a
             terminal).
@@ -50,7 +51,7 @@ class TrainConfig:
     normalize_features: bool | None = None
     batch_size: int | None = None
     fanouts: tuple[int, ...] | None = None
-    chunk_size: int = 65536
+    chunk_size: int = 1 << 20
     device: str = "cpu"
     progress: bool | None = None
 
