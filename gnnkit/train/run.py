@@ -55,7 +55,7 @@ class TrainResult:
 
 
 def train_node_classifier(
-    dataset: NodeDataset,
+    dataset: NodeDataset | GraphData,
     model_name: str = "mean-gcn",
     epochs: int | None = None,
     seed: int = 0,
@@ -95,7 +95,8 @@ def train_node_classifier(
 
 
 def train_seeds(
-    dataset: NodeDataset, config: TrainConfig, seeds: Iterable[int], *, graph: Graph | None = None,
+    dataset: NodeDataset | GraphData, config: TrainConfig, seeds: Iterable[int], *,
+    graph: Graph | None = None,
 ) -> Iterator[TrainResult]:
     """:func:`train` once per seed, sharing one :class:`Graph`; yields each result as soon as
     it is ready."""
@@ -108,7 +109,8 @@ def train_seeds(
 
 
 def train(
-    dataset: NodeDataset, config: TrainConfig, seed: int = 0, *, graph: Graph | None = None,
+    dataset: NodeDataset | GraphData, config: TrainConfig, seed: int = 0, *,
+    graph: Graph | None = None,
 ) -> TrainResult:
     """Train once with ``config`` and ``seed`` (see :func:`train_node_classifier`).
 
@@ -184,7 +186,7 @@ def summarize(accuracies) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-def dataset_graph(dataset) -> Graph:
+def dataset_graph(dataset: NodeDataset | GraphData) -> Graph:
     """The :class:`Graph` of ``dataset``: of its ``edge_index`` (a
     :class:`~gnnkit.datasets.NodeDataset`), or of its CSR arrays (a
     :class:`gnnkit.store.GraphData`, e.g. memory-mapped from a store)."""
