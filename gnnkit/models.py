@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -103,8 +104,9 @@ class NodeClassifier(nn.Module):
         ``graph`` is a :class:`gnnkit.Graph`; each chunk is cut out of it by
         :func:`gnnkit.sampling.full_neighborhood`. With ``world_size > 1`` (processes joined
         by ``torch.distributed``) rank ``r`` computes chunks ``r, r + world_size, ...`` and
-        the layer outputs are summed across ranks, so every rank returns the same full result. Call it in evaluation mode
-        (``model.eval()``); dropout still applies in training mode.
+        the layer outputs are summed across ranks, so every rank returns the same full
+        result. Call it in evaluation mode (``model.eval()``); dropout still applies in
+        training mode.
         """
         if not isinstance(chunk_size, int) or chunk_size < 1:
             raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}.")
@@ -139,8 +141,6 @@ def _sum_over_ranks(out, model, index, h, num_nodes):
 
     A rank with no chunk of its own still needs the output width: it runs the layer on an
     empty graph of one node to learn it."""
-    import torch.distributed as dist
-
     if out is None:
         width = model.layer(index, h[:1], Graph(torch.empty(2, 0, dtype=torch.long), 1)).size(1)
         out = h.new_zeros(num_nodes, width)
