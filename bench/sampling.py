@@ -226,10 +226,11 @@ def worker_trim(spec, threads, batch_size, count, fanouts) -> dict:
     return result
 
 
-def run_worker(python: str, task: dict) -> dict:
-    """Run one task in a fresh process; its last stdout line is the JSON result."""
+def run_worker(python: str, task: dict, env: dict | None = None) -> dict:
+    """Run one task in a fresh process (``env`` added to its environment); its last stdout
+    line is the JSON result."""
     command = [python, "-m", "bench.sampling", "--worker", json.dumps(task)]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
                           check=False)
     if done.returncode != 0:
@@ -291,7 +292,10 @@ def render(args, graphs, timing, memory, trimming, pyg_reason, argv) -> str:
     lines += table(["graph", "N", "E", "threads", "gnnkit sampler", "PyG sampler",
                     "speed-up", "gnnkit loader", "PyG loader", "speed-up",
                     "gnnkit nodes / edges", "PyG nodes / edges", "error"], rows)
-    lines += ["", ("speed-up = PyG ms / gnnkit ms (above 1: gnnkit is faster). Nodes / edges: "
+    lines += ["", ("speed-up = PyG ms / gnnkit ms (above 1: gnnkit is faster). Threads: "
+              "`torch.set_num_threads`; with `OMP_WAIT_POLICY=PASSIVE` OpenMP threads that "
+              "wait sleep instead of spinning, which on a machine whose cores are busy with "
+              "other work decides whether a second thread helps or costs. Nodes / edges: "
               "mean size of one sample (the two draw different random samples of the same "
               "law)."), "", "## Peak memory (MB = 2^20 bytes)", "",
               ("`added`: the resident-memory peak while sampling all batches, above the "
@@ -372,11 +376,11 @@ def main(argv: list[str] | None = None) -> None:
     common = {"batch_size": args.batch_size, "fanouts": args.fanouts}
     timing, memory, trimming = {}, {}, {}
     for name, spec in graphs.items():
-        for threads in args.threads:
-            print(f"{name}, {threads} thread(s): timing", file=sys.stderr, flush=True)
-            timing[name, threads] = run_worker(args.pyg_python, {
+        for threads, label, env in thread_settings(args.threads):
+            print(f"{name}, {label}: timing", file=sys.stderr, flush=True)
+            timing[name, label] = run_worker(args.pyg_python, {
                 "task": "time", "spec": spec, "threads": threads, "count": args.batches,
-                "warmup": args.warmup, "with_pyg": not pyg_reason, **common})
+                "warmup": args.warmup, "with_pyg": not pyg_reason, **common}, env)
         libraries = ["gnnkit"] + ([] if pyg_reason else ["pyg"])
         for library in libraries:
             for mode in ("sampler", "loader"):
@@ -391,6 +395,16 @@ def main(argv: list[str] | None = None) -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(text)
+
+
+def thread_settings(counts: list[int]):
+    """(threads, label, extra environment) to time: each count as it is, and each count
+    above 1 again with OpenMP's idle threads sleeping instead of spinning
+    (``OMP_WAIT_POLICY=PASSIVE``), which matters on a machine whose cores are busy."""
+    for threads in counts:
+        yield threads, str(threads), {}
+        if threads > 1:
+            yield threads, f"{threads}, OMP_WAIT_POLICY=PASSIVE", {"OMP_WAIT_POLICY": "PASSIVE"}
 
 
 def pyg_reason_of(python: str) -> str:
