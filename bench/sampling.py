@@ -255,17 +255,17 @@ def cell(result: dict, key: str, digits: int = 1) -> str:
     return f"{value:,.{digits}f}" if isinstance(value, (int, float)) else "n/a"
 
 
-def render(args, graphs, timing, memory, trimming, pyg_reason, argv) -> str:
+def render(args, graphs, timing, memory, trimming, pyg_reason, argv, started) -> str:
     from .report import _git_revision, cpu_model, table
 
     lines = [
         "# Neighbour sampling: gnnkit vs PyG",
         "",
-        f"* date: {datetime.datetime.now().isoformat(timespec='seconds')}",
+        f"* date: {started['date']}",
         f"* git commit: {_git_revision()}",
         f"* command: `python -m bench.sampling {' '.join(argv)}`",
         (f"* machine: {cpu_model()}, {os.cpu_count()} cores, load average at start "
-        f"{', '.join(f'{v:.2f}' for v in os.getloadavg())}; **shared with other users "
+        f"{started['load']}; **shared with other users "
         "while measured**, so times carry noise (the two libraries alternate batch by batch, "
         "so it hits both alike; the memory numbers do not depend on load)"),
         f"* torch {torch.__version__}; PyG side run by `{args.pyg_python}`"
@@ -361,6 +361,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.quick:
         args.batches, args.warmup = 5, 1
+    started = {"date": datetime.datetime.now().isoformat(timespec="seconds"),
+               "load": ", ".join(f"{v:.2f}" for v in os.getloadavg())}
     nodes, edges = (100_000, 2_000_000) if args.quick else (2_400_000, 62_000_000)
     graphs = {}
     if args.snap.is_file():
@@ -391,7 +393,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{name}: trimming", file=sys.stderr, flush=True)
         trimming[name] = run_worker(args.pyg_python, {
             "task": "trim", "spec": spec, "threads": 1, "count": args.batches, **common})
-    text = render(args, graphs, timing, memory, trimming, pyg_reason, argv)
+    text = render(args, graphs, timing, memory, trimming, pyg_reason, argv, started)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(text)
