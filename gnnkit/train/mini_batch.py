@@ -41,4 +41,5 @@ class MiniBatches:
             loss.backward()
             optimizer.step()
             total, steps = total + loss.item(), steps + 1
-        return distributed.mean_over_ranks(total / max(steps, 1))
+        device = next(model.parameters()).device  # nccl reduces CUDA tensors only
+        return distributed.mean_over_ranks(total / max(steps, 1), device)
