@@ -7,13 +7,13 @@ from collections import Counter
 import numpy as np
 import pytest
 import torch
+from conftest import random_graph
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gnnkit import Graph
 from gnnkit.nn import MeanGCNConv
 from gnnkit.sampling import NeighborLoader, full_neighborhood, sample_neighbors
-from tests.conftest import random_graph
 
 # ------------------------------------------------------------------ reference checks
 
@@ -298,3 +298,17 @@ def test_loader_bad_input(kwargs, error, match):
     with pytest.raises(error, match=match):
         NeighborLoader(graph, arguments.pop("x"), arguments.pop("y"), arguments.pop("input_nodes"),
                        arguments.pop("fanouts"), arguments.pop("batch_size"), **arguments)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_sample_on_cuda():
+    graph = Graph(random_graph(200, 2000, seed=6), 200).to("cuda")
+    generator = torch.Generator(device="cuda").manual_seed(0)
+    seeds = torch.tensor([1, 5, 9], device="cuda")
+    sample = sample_neighbors(graph, seeds, [5, 3], generator=generator)
+    assert sample.n_id.is_cuda and sample.graph.device.type == "cuda"
+    check_sample(graph, [1, 5, 9], [5, 3], sample)
+    x = torch.randn(200, 3, device="cuda")
+    batch = next(iter(NeighborLoader(graph, x, None, None, [2], 16)))
+    assert batch.x.is_cuda and torch.equal(batch.x, x[batch.n_id])
