@@ -142,7 +142,9 @@ def _sources(rowptr, y, out_weight, homophily, rng) -> np.ndarray:
 def _features(y, num_classes, num_features, signal, rng) -> np.ndarray:
     centres = rng.normal(0.0, signal, (num_classes, num_features)).astype(np.float32)
     x = rng.standard_normal((y.size, num_features), dtype=np.float32)
-    x += centres[y]
+    rows = max(1, BLOCK_EDGES // num_features)  # add the centres a block of rows at a time
+    for start in range(0, y.size, rows):
+        x[start:start + rows] += centres[y[start:start + rows]]
     return x
 
 
