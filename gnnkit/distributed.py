@@ -1,0 +1,93 @@
+"""Multi-process training on ``torch.distributed``, as launched by ``torchrun``.
+
+gnnkit has no distributed engine of its own: ``torchrun`` starts the processes and sets
+``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT``;
+:func:`process_group` joins them (gloo on CPU, nccl on CUDA) and
+:class:`torch.nn.parallel.DistributedDataParallel` all-reduces the gradients. Everything
+here is a no-op in a single process, so the training code reads the same either way::
+
+    with gnnkit.distributed.process_group("cpu") as device:
+        model = gnnkit.distributed.wrap(model)   # DDP when there are several processes
+        ...
+        if gnnkit.distributed.is_main():
+            print(...)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+_TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+
+
+def launched() -> bool:
+    """True when this process was started by ``torchrun`` (its environment variables are
+    set)."""
+    return all(name in os.environ for name in _TORCHRUN_VARIABLES)
+
+
+@contextmanager
+def process_group(device: str | torch.device = "cpu") -> Iterator[torch.device]:
+    """Join the ``torchrun`` process group for the duration of the block and yield the device
+    this process trains on.
+
+    Under ``torchrun``: gloo for ``device="cpu"``; for CUDA, nccl on GPU ``LOCAL_RANK``
+    (``torch.cuda.set_device``). The group is destroyed when the block ends, also on an
+    error or Ctrl-C. Without ``torchrun`` it only yields ``device``.
+    """
+    device = torch.device(device)
+    if not launched() or dist.is_initialized():
+        yield device
+        return
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+        torch.cuda.set_device(device)
+        backend = "nccl"
+    else:
+        backend = "gloo"
+    dist.init_process_group(backend)
+    try:
+        yield device
+    finally:
+        dist.destroy_process_group()
+
+
+def rank() -> int:
+    """This process's rank (0 without a process group)."""
+    return dist.get_rank() if dist.is_initialized() else 0
+
+
+def world_size() -> int:
+    """The number of processes (1 without a process group)."""
+    return dist.get_world_size() if dist.is_initialized() else 1
+
+
+def is_main() -> bool:
+    """True on rank 0, the process that prints and writes."""
+    return rank() == 0
+
+
+def wrap(model: nn.Module) -> nn.Module:
+    """``model`` in :class:`~torch.nn.parallel.DistributedDataParallel` when there are
+    several processes (it broadcasts rank 0's parameters, then averages gradients in
+    ``backward``), else ``model`` itself."""
+    if world_size() == 1:
+        return model
+    device = next(model.parameters()).device
+    device_ids = [device] if device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+
+
+def mean_over_ranks(value: float, device: str | torch.device = "cpu") -> float:
+    """The mean of ``value`` over all processes (``value`` itself in a single process)."""
+    if world_size() == 1:
+        return float(value)
+    tensor = torch.tensor([float(value)], dtype=torch.float64, device=device)
+    dist.all_reduce(tensor)
+    return float(tensor) / world_size()

@@ -1,0 +1,40 @@
+"""Training node classifiers, full batch or mini-batch, in one process or several.
+
+    from gnnkit.datasets import load_dataset
+    from gnnkit.train import train_node_classifier
+
+    result = train_node_classifier(load_dataset("karate"), "gat", seed=0)
+    print(result.test_accuracy, result.best_epoch, result.epochs_run)
+    # mini-batch: 64 training nodes per step, 10 then 5 sampled neighbours per hop
+    result = train_node_classifier(dataset, "gat", batch_size=64, fanouts=(10, 5))
+
+The parts, one job each:
+
+- ``config.py``: :class:`TrainConfig`, the settings with the model's defaults filled in and
+  checked; :func:`threads_for`, the CPU thread count for a graph's size.
+- ``run.py``: :func:`train` (the epoch loop), :func:`train_seeds` (the seed loop),
+  :func:`train_node_classifier` (keyword front end), :class:`TrainResult`, :func:`summarize`.
+- ``full_batch.py`` / ``mini_batch.py``: one training epoch each way.
+- ``evaluate.py``: full-graph logits (one pass, or exact layer-wise chunks) and accuracy.
+- ``selection.py``: :class:`BestValidation`, best-epoch weights and early stopping.
+
+Multi-process training (DistributedDataParallel under ``torchrun``) is switched on by
+:func:`gnnkit.distributed.process_group`; the loop itself only asks
+:mod:`gnnkit.distributed` for its rank.
+"""
+
+from .config import TrainConfig, threads_for
+from .run import TrainResult, dataset_graph, summarize, train, train_node_classifier, train_seeds
+from .selection import BestValidation
+
+__all__ = [
+    "BestValidation",
+    "TrainConfig",
+    "TrainResult",
+    "dataset_graph",
+    "summarize",
+    "threads_for",
+    "train",
+    "train_node_classifier",
+    "train_seeds",
+]

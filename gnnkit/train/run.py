@@ -1,0 +1,220 @@
+"""Training a node classifier: the epoch loop, the seed loop and their results."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from .. import distributed
+from ..datasets import NodeDataset, normalize_rows
+from ..graph import Graph
+from ..models import build_model
+from ..store import GraphData
+from .config import TrainConfig
+from .evaluate import full_graph_logits, loss_and_accuracy
+from .full_batch import full_batch_epoch
+from .mini_batch import MiniBatches
+from .selection import BestValidation
+
+
+@dataclass
+class TrainResult:
+    """The outcome of one training run.
+
+    Attributes:
+        model_name: the model trained (``mean-gcn``, ``median-gcn``, ``gat``).
+        seed: the seed given to ``torch.manual_seed``.
+        test_accuracy: test accuracy of the selected (best-validation) weights.
+        val_accuracy: validation accuracy of the selected weights.
+        val_loss: validation cross-entropy of the selected weights.
+        train_accuracy: training accuracy of the selected weights (evaluation mode).
+        best_epoch: the epoch (1-based) whose weights were selected.
+        epochs_run: epochs trained before stopping (early or at ``epochs``).
+        seconds: wall time of the training loop.
+        model: the model holding the selected weights, in evaluation mode.
+        history: per epoch ``(train loss, val loss, val accuracy)``.
+    """
+
+    model_name: str
+    seed: int
+    test_accuracy: float
+    val_accuracy: float
+    val_loss: float
+    train_accuracy: float
+    best_epoch: int
+    epochs_run: int
+    seconds: float
+    model: nn.Module = field(repr=False)
+    history: list[tuple[float, float, float]] = field(default_factory=list, repr=False)
+
+
+def train_node_classifier(
+    dataset: NodeDataset | GraphData,
+    model_name: str = "mean-gcn",
+    epochs: int | None = None,
+    seed: int = 0,
+    patience: int | None = None,
+    *,
+    graph: Graph | None = None,
+    **settings,
+) -> TrainResult:
+    """Train ``model_name`` on ``dataset`` and return the best-validation result.
+
+    Each epoch trains on the training nodes (full batch: one Adam step; with ``batch_size``:
+    one step per mini-batch of sampled neighbourhoods), then evaluates (dropout off) on the
+    validation nodes. The weights of the epoch with the highest validation accuracy are kept,
+    ties broken by the lower validation loss; training stops early once neither has improved
+    for ``patience`` epochs, or after ``epochs`` epochs (see :class:`BestValidation`).
+
+    ``torch.manual_seed(seed)`` is called before the model is built, so a run is reproducible
+    for a given seed (on the CPU).
+
+    Args:
+        dataset: features ``x``, labels ``y``, the graph and the three masks: a
+            :class:`~gnnkit.datasets.NodeDataset` or a :class:`gnnkit.store.GraphData`.
+        model_name: a key of :data:`gnnkit.models.MODELS`.
+        epochs, patience: see :class:`TrainConfig` (None: the model's default).
+        seed: random seed for initialisation, dropout and sampling.
+        graph: the :class:`gnnkit.Graph` of ``dataset.edge_index``, if already built;
+            otherwise it is built here, once, and its cached CSR form reused every epoch.
+        **settings: any other :class:`TrainConfig` field (``hidden``, ``dropout``, ``lr``,
+            ``weight_decay``, ``normalize_features``, ``batch_size``, ``fanouts``,
+            ``chunk_size``, ``device``, ``progress``).
+
+    Raises:
+        ValueError: for an unknown model or an unusable setting.
+    """
+    config = TrainConfig(model_name, epochs=epochs, patience=patience, **settings)
+    return train(dataset, config, seed, graph=graph)
+
+
+def train_seeds(
+    dataset: NodeDataset | GraphData, config: TrainConfig, seeds: Iterable[int], *,
+    graph: Graph | None = None,
+) -> Iterator[TrainResult]:
+    """:func:`train` once per seed, sharing one :class:`Graph`; yields each result as soon as
+    it is ready."""
+    seeds = list(seeds)
+    if not seeds:
+        raise ValueError("seeds must hold at least one seed.")
+    graph = graph if graph is not None else dataset_graph(dataset)
+    for seed in seeds:
+        yield train(dataset, config, seed, graph=graph)
+
+
+def train(
+    dataset: NodeDataset | GraphData, config: TrainConfig, seed: int = 0, *,
+    graph: Graph | None = None,
+) -> TrainResult:
+    """Train once with ``config`` and ``seed`` (see :func:`train_node_classifier`).
+
+    Under ``torch.distributed`` (see :mod:`gnnkit.distributed`) every process calls this
+    with the same arguments: the model is wrapped in DistributedDataParallel, each process
+    trains on its own share of every epoch's mini-batches, and the losses and evaluations are
+    combined so that all processes select the same epoch and stop together.
+    """
+    if not config.mini_batch and distributed.world_size() > 1:
+        raise ValueError(
+            "training in several processes needs batch_size (mini-batch training); "
+            "pass --batch-size B."
+        )
+    device = torch.device(config.device)
+    data = _Data.on_device(dataset, graph, config.normalize_features, device)
+
+    torch.manual_seed(seed)
+    model = build_model(config.model, dataset.num_features, dataset.num_classes,
+                        config.hidden, config.dropout).to(device)
+    trained = distributed.wrap(model)
+    optimizer = torch.optim.Adam(trained.parameters(), lr=config.lr,
+                                 weight_decay=config.weight_decay)
+    batches = MiniBatches(data.graph, data.train_mask, data.x, data.y, config, seed) \
+        if config.mini_batch else None
+    chunk_size = config.chunk_size if config.mini_batch else None
+
+    selection = BestValidation(config.patience)
+    history: list[tuple[float, float, float]] = []
+    start = time.perf_counter()
+    bar = tqdm(range(1, config.epochs + 1), desc=f"{config.model} seed {seed}", unit="epoch",
+               disable=not (config.progress and distributed.is_main()), leave=False)
+    epoch = 0
+    try:
+        for epoch in bar:
+            if batches is None:
+                train_loss = full_batch_epoch(trained, optimizer, data.x, data.y, data.graph,
+                                              data.train_mask)
+            else:
+                train_loss = batches.epoch(trained, optimizer, epoch)
+            logits = full_graph_logits(model, data.x, data.graph, chunk_size)
+            val_loss, val_accuracy = loss_and_accuracy(logits, data.y, data.val_mask)
+            history.append((train_loss, val_loss, val_accuracy))
+            stop = selection.update(epoch, model, val_loss, val_accuracy)
+            bar.set_postfix(loss=f"{train_loss:.3f}", val_acc=f"{val_accuracy:.3f}",
+                            best=f"{selection.val_accuracy:.3f}@{selection.best_epoch}",
+                            refresh=False)
+            if stop:
+                break
+    finally:
+        bar.close()
+    seconds = time.perf_counter() - start
+
+    model.load_state_dict(selection.state)
+    logits = full_graph_logits(model, data.x, data.graph, chunk_size)
+    return TrainResult(
+        model_name=config.model,
+        seed=seed,
+        test_accuracy=loss_and_accuracy(logits, data.y, data.test_mask)[1],
+        val_accuracy=selection.val_accuracy,
+        val_loss=selection.val_loss,
+        train_accuracy=loss_and_accuracy(logits, data.y, data.train_mask)[1],
+        best_epoch=selection.best_epoch,
+        epochs_run=epoch,
+        seconds=seconds,
+        model=model,
+        history=history,
+    )
+
+
+def summarize(accuracies) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value) of ``accuracies``."""
+    values = [float(a) for a in accuracies]
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def dataset_graph(dataset: NodeDataset | GraphData) -> Graph:
+    """The :class:`Graph` of ``dataset``: of its ``edge_index`` (a
+    :class:`~gnnkit.datasets.NodeDataset`), or of its CSR arrays (a
+    :class:`gnnkit.store.GraphData`, e.g. memory-mapped from a store)."""
+    if isinstance(dataset, GraphData):
+        return dataset.graph()
+    return Graph(dataset.edge_index, dataset.num_nodes)
+
+
+@dataclass
+class _Data:
+    """A dataset's tensors on the training device, features normalised if asked."""
+
+    x: Tensor
+    y: Tensor
+    graph: Graph
+    train_mask: Tensor
+    val_mask: Tensor
+    test_mask: Tensor
+
+    @classmethod
+    def on_device(cls, dataset, graph, normalize_features: bool, device: torch.device):
+        graph = graph if graph is not None else dataset_graph(dataset)
+        x = normalize_rows(dataset.x) if normalize_features else dataset.x
+        return cls(
+            x=x.to(device),
+            y=dataset.y.to(device),
+            graph=graph.to(device) if graph.device != device else graph,
+            train_mask=dataset.train_mask.to(device),
+            val_mask=dataset.val_mask.to(device),
+            test_mask=dataset.test_mask.to(device),
+        )
