@@ -184,7 +184,8 @@ class Graph:
     def csr(self) -> tuple[Tensor, Tensor, Tensor]:
         """Edges grouped by target: ``(rowptr [N+1], col [E], perm [E])``.
 
-        The sources of the edges into node i are ``col[rowptr[i]:rowptr[i+1]]`` (ascending);
+        The sources of the edges into node i are ``col[rowptr[i]:rowptr[i+1]]`` (ascending
+        for a Graph made from an edge_index; in the given order for one made by :meth:`from_csr`);
         ``perm[k]`` is the position in ``edge_index`` of the k-th edge in this order (None
         for a Graph made by :meth:`from_csr`, whose edges are numbered in CSR order).
         """
