@@ -89,34 +89,55 @@ def _sampled_product(graph: Graph, left: Tensor, right: Tensor) -> Tensor:
                                       beta=0.0).values()
 
 
-class _SpMM(torch.autograd.Function):
-    """out = A @ x for A [N, N] with ``A[i, j] = values[k]`` for the k-th CSR edge j -> i.
+class _HeadwiseSpMM(torch.autograd.Function):
+    """out[:, h] = A_h @ x[:, h] for every head h, ``A_h[i, j] = weights[k, h]`` for the k-th
+    CSR edge j -> i; x [N, H, C], weights [E, H] (one head: :func:`spmm`).
 
-    Backward: grad_x = A^T @ grad_out (the same product over the cached transpose,
-    :attr:`Graph.reverse`) and grad_values[k] = <grad_out[i], x[j]> (:func:`edge_dots`, never
-    an [E, F] tensor). Only ``values`` and, when ``values`` needs a gradient, ``x`` are saved.
-    The backward is built from differentiable operations, so second derivatives are right.
+    One CSR product per head over a contiguous copy of the head slice ``x[:, h]`` ([N, C], one
+    at a time: no transposed copy of the whole of x). Backward: grad_x[:, h] = A_h^T @
+    grad_out[:, h], the same product over the cached transpose (:attr:`Graph.reverse`), and
+    grad_weights[k, h] = <grad_out[i, h], x[j, h]> (:func:`edge_dots`). Saves ``weights`` and,
+    when they need a gradient, ``x`` (which the caller keeps alive anyway): nothing of size
+    E x H x C. The backward is built from differentiable operations, so second derivatives
+    are right.
     """
 
     @staticmethod
-    def forward(ctx, values: Tensor, x: Tensor, graph: Graph) -> Tensor:
+    def forward(ctx, weights: Tensor, x: Tensor, graph: Graph) -> Tensor:
         rowptr, col, _ = graph.csr
         ctx.graph = graph
-        ctx.save_for_backward(values, x if ctx.needs_input_grad[0] else None)
-        return csr_matmul(rowptr, col, values, graph.num_nodes, x)
+        ctx.save_for_backward(weights, x if ctx.needs_input_grad[0] else None)
+        if x.shape[1] == 1:
+            return csr_matmul(rowptr, col, weights[:, 0], graph.num_nodes, x[:, 0]).unsqueeze(1)
+        out = x.new_empty(x.shape)
+        for head in range(x.shape[1]):  # contiguous [N, C] and [E] slices: the fast kernels
+            out[:, head] = csr_matmul(rowptr, col, weights[:, head].contiguous(),
+                                      graph.num_nodes, x[:, head].contiguous())
+        return out
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
-        values, x = ctx.saved_tensors
+        weights, x = ctx.saved_tensors
         graph: Graph = ctx.graph
         grad_out = grad_out.contiguous()
-        grad_values = grad_x = None
+        grad_weights = grad_x = None
         if ctx.needs_input_grad[0]:
-            grad_values = edge_dots(graph, grad_out, x)
+            grad_weights = edge_dots(graph, grad_out, x)
         if ctx.needs_input_grad[1]:
             _, _, csr_to_csc = graph.csc
-            grad_x = spmm(graph.reverse, values[csr_to_csc], grad_out)
-        return grad_values, grad_x, None
+            grad_x = _headwise_spmm(graph.reverse, weights[csr_to_csc], grad_out)
+        return grad_weights, grad_x, None
+
+
+def _headwise_spmm(graph: Graph, weights: Tensor, x: Tensor) -> Tensor:
+    """:class:`_HeadwiseSpMM` on checked arguments, with the transpose cached first (filled
+    here rather than inside the backward, where ``torch.compile`` cannot record a cache
+    write)."""
+    if graph.num_edges == 0 or x.numel() == 0:
+        return x * 0  # every row is an empty sum (or has no columns); keeps x in autograd
+    if torch.is_grad_enabled() and x.requires_grad:
+        graph.reverse  # noqa: B018 - computed and cached
+    return _HeadwiseSpMM.apply(weights.contiguous(), x.contiguous(), graph)
 
 
 def spmm(graph: Graph, values: Tensor | None, x: Tensor) -> Tensor:
@@ -135,51 +156,7 @@ def spmm(graph: Graph, values: Tensor | None, x: Tensor) -> Tensor:
     check_graph(graph)
     check_node_tensor(x, graph, "x", dims=2)
     values = check_edge_values(values, graph, x, "values")
-    if graph.num_edges == 0 or x.shape[1] == 0:
-        return x * 0  # every row is an empty sum (or has no columns); keeps x in autograd
-    _prepare_backward(graph, x)
-    return _SpMM.apply(values.contiguous(), x.contiguous(), graph)
-
-
-def _prepare_backward(graph: Graph, x: Tensor) -> None:
-    """Fill the Graph's transpose cache before the autograd function runs, not inside its
-    backward (where ``torch.compile`` cannot record a cache write)."""
-    if torch.is_grad_enabled() and x.requires_grad:
-        graph.reverse  # noqa: B018 - computed and cached
-
-
-class _MultiHeadSpMM(torch.autograd.Function):
-    """out[:, h] = A_h @ x[:, h] for every head h, ``A_h[i, j] = weights[k, h]``.
-
-    One CSR product per head over a contiguous copy of the head slice ``x[:, h]`` ([N, C], one
-    at a time: no transposed copy of the whole of x). Backward: grad_x[:, h] = A_h^T @ grad_out[:, h] and grad_weights[k, h] =
-    <grad_out[i, h], x[j, h]>, computed in edge blocks. Saves ``weights`` [E, H] and ``x``
-    (the layer keeps it alive anyway): nothing of size E x H x C.
-    """
-
-    @staticmethod
-    def forward(ctx, weights: Tensor, x: Tensor, graph: Graph) -> Tensor:
-        rowptr, col, _ = graph.csr
-        ctx.graph = graph
-        ctx.save_for_backward(weights, x if ctx.needs_input_grad[0] else None)
-        out = x.new_empty(x.shape)
-        for head in range(x.shape[1]):  # contiguous [N, C] and [E] slices: the fast kernels
-            out[:, head] = csr_matmul(rowptr, col, weights[:, head].contiguous(),
-                                      graph.num_nodes, x[:, head].contiguous())
-        return out
-
-    @staticmethod
-    def backward(ctx, grad_out: Tensor):
-        weights, x = ctx.saved_tensors
-        graph: Graph = ctx.graph
-        grad_out = grad_out.contiguous()
-        grad_weights = grad_x = None
-        if ctx.needs_input_grad[0]:
-            grad_weights = edge_dots(graph, grad_out, x)
-        if ctx.needs_input_grad[1]:
-            _, _, csr_to_csc = graph.csc
-            grad_x = multi_head_spmm(graph.reverse, weights[csr_to_csc], grad_out)
-        return grad_weights, grad_x, None
+    return _headwise_spmm(graph, values.unsqueeze(1), x.unsqueeze(1)).squeeze(1)
 
 
 def multi_head_spmm(graph: Graph, weights: Tensor, x: Tensor) -> Tensor:
@@ -203,10 +180,7 @@ def multi_head_spmm(graph: Graph, weights: Tensor, x: Tensor) -> Tensor:
             f"got {_shape(weights)}."
         )
     weights = check_edge_values(weights, graph, x, "weights", shape=tuple(weights.shape))
-    if graph.num_edges == 0 or x.numel() == 0:
-        return x * 0
-    _prepare_backward(graph, x)
-    return _MultiHeadSpMM.apply(weights.contiguous(), x.contiguous(), graph)
+    return _headwise_spmm(graph, weights, x)
 
 
 def _shape(value) -> str:
