@@ -60,16 +60,22 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()  # a closed pipe shows up here, not at interpreter exit
         return status
     except UsageError as error:
-        print(f"gnnkit {args.command}: error: {error}", file=sys.stderr)
+        _say(f"gnnkit {args.command}: error: {error}")
         return 2
     except KeyboardInterrupt:
-        print(f"gnnkit {args.command}: interrupted", file=sys.stderr)
+        _say(f"gnnkit {args.command}: interrupted")
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The standard recipe: point stdout at devnull so that the flush at exit is quiet.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
+
+
+def _say(message: str) -> None:
+    """One line on stderr; under ``torchrun`` only from rank 0 (every process fails alike)."""
+    if os.environ.get("RANK", "0") == "0":
+        print(message, file=sys.stderr)
 
 
 if __name__ == "__main__":
