@@ -139,3 +139,57 @@ def check_node_ids(edge_index: Tensor, num_nodes: int, name: str = "edge_index")
             f"(ids 0..{num_nodes - 1}); pass num_nodes={high + 1} or fix the id "
             "(1-indexed input needs one_indexed=True)."
         )
+
+
+def check_int(value, name: str, *, low: int | None = None, high: int | None = None) -> int:
+    """An integer setting (a Python or numpy int, or a one-element integer tensor; never a
+    bool or a float) within ``low..high``; returned as a Python ``int``.
+
+    Raises:
+        TypeError: not an integer.
+        ValueError: outside the bounds (the message names the argument and the bounds).
+    """
+    if isinstance(value, Tensor) and value.numel() == 1 and not (
+        value.is_floating_point() or value.is_complex() or value.dtype == torch.bool
+    ):
+        value = int(value)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__}).")
+    value = int(value)
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ValueError(f"{name} must be {_bounds(low, high)}, got {value}.")
+    return value
+
+
+def check_real(value, name: str, *, low: float | None = None, high: float | None = None,
+               open_low: bool = False, open_high: bool = False) -> float:
+    """A finite real setting (int or float, not a bool, never NaN or infinity) within the
+    bounds, ``low < value`` instead of ``<=`` when ``open_low`` (same for ``high``); returned as
+    a Python ``float``.
+
+    Raises:
+        TypeError: not a real number.
+        ValueError: NaN, infinite, or outside the bounds.
+    """
+    if isinstance(value, Tensor) and value.numel() == 1 and not value.is_complex():
+        value = value.item()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__}).")
+    value = float(value)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"{name} must be a finite number, got {value}.")
+    too_low = low is not None and (value <= low if open_low else value < low)
+    too_high = high is not None and (value >= high if open_high else value > high)
+    if too_low or too_high:
+        raise ValueError(
+            f"{name} must be {_bounds(low, high, open_low, open_high)}, got {value:g}."
+        )
+    return value
+
+
+def _bounds(low, high, open_low: bool = False, open_high: bool = False) -> str:
+    if high is None:
+        return f"{'>' if open_low else '>='} {low}"
+    if low is None:
+        return f"{'<' if open_high else '<='} {high}"
+    return f"in {'(' if open_low else '['}{low}, {high}{')' if open_high else ']'}"
