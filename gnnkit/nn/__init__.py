@@ -10,13 +10,16 @@ from .aggr import (
     SumAggregation,
 )
 from .gat import GATConv
+from .gin import GINConv
 from .mean_gcn import MeanGCNConv
 from .median_gcn import MedianGCNConv
 from .message_passing import MessagePassing
+from .pool import global_add_pool, global_max_pool, global_mean_pool
 
 __all__ = [
     "Aggregation",
     "GATConv",
+    "GINConv",
     "MaxAggregation",
     "MeanAggregation",
     "MeanGCNConv",
@@ -26,4 +29,7 @@ __all__ = [
     "MinAggregation",
     "SumAggregation",
     "aggr",
+    "global_add_pool",
+    "global_max_pool",
+    "global_mean_pool",
 ]

@@ -10,6 +10,7 @@ function checks its arguments and raises a ValueError/TypeError naming the bad o
 from .aggregate import aggregate
 from .median import gather_per_feature, segment_median, segment_median_index
 from .scatter import scatter
+from .segment import segment, segment_max, segment_mean, segment_sum
 from .softmax import edge_softmax
 from .spmm import edge_dots, multi_head_spmm, spmm
 
@@ -20,7 +21,11 @@ __all__ = [
     "gather_per_feature",
     "multi_head_spmm",
     "scatter",
+    "segment",
+    "segment_max",
+    "segment_mean",
     "segment_median",
     "segment_median_index",
+    "segment_sum",
     "spmm",
 ]

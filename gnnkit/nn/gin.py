@@ -1,0 +1,60 @@
+"""The graph isomorphism network layer (Xu et al., "How Powerful are Graph Neural Networks?",
+ICLR 2019)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ._inputs import check_features
+from .message_passing import MessagePassing
+
+
+class GINConv(MessagePassing):
+    r"""h'_i = nn((1 + eps) h_i + sum_{j -> i} h_j).
+
+    In matrix form ``H' = nn((1 + eps) H + A H)`` with ``A[i, j] = 1`` for an edge j -> i
+    (counted with multiplicity). The sum over in-neighbours is the fused sum aggregation of
+    :class:`MessagePassing` (one CSR product, no [E, F] message tensor). A node without
+    incoming edges gets ``nn((1 + eps) h_i)``.
+
+    Args:
+        nn: a module mapping [N, F_in] to [N, F_out], typically an MLP (Xu et al. use two
+            linear layers with batch normalisation and ReLU).
+        eps: the initial value of eps.
+        train_eps: learn eps (a parameter) instead of keeping it fixed (a buffer).
+
+    Shapes:
+        x [N, F_in], graph with N nodes (any form :func:`gnnkit.as_graph` takes) ->
+        [N, F_out].
+    """
+
+    def __init__(self, nn: nn.Module, eps: float = 0.0, train_eps: bool = False):
+        super().__init__(aggr="sum")
+        if not isinstance(nn, torch.nn.Module):
+            raise TypeError(f"nn must be a torch.nn.Module (e.g. an MLP), got "
+                            f"{type(nn).__name__}.")
+        self.nn = nn
+        self.initial_eps = float(eps)
+        if train_eps:
+            self.eps = torch.nn.Parameter(torch.empty(1))
+        else:
+            self.register_buffer("eps", torch.empty(1))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Reset every sub-module of ``nn`` that can be reset and set eps to its initial
+        value."""
+        for module in self.nn.modules():
+            if module is not self and hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+        with torch.no_grad():
+            self.eps.fill_(self.initial_eps)
+
+    def forward(self, x: Tensor, graph) -> Tensor:
+        check_features(x)
+        neighbours = self.propagate(graph, x=x)
+        return self.nn(neighbours + (1 + self.eps) * x)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(nn={self.nn})"
