@@ -22,9 +22,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ._validate import check_int
 from .graph import Graph
 
 _UNSEEN = torch.iinfo(torch.int32).max  # marker for "no local id yet"; local ids fit in int32
+_INT64_MAX = 2**63 - 1
 _RANDOM_HIGH = 2**62  # random integers below this, reduced modulo a degree (bias < 2**-40)
 
 
@@ -65,7 +67,7 @@ class SampledSubgraph:
 
     def num_nodes_within(self, hops: int) -> int:
         """Number of local nodes at most ``hops`` hops from the seeds (a prefix of ``n_id``)."""
-        _check_int(hops, "hops", low=0, high=self.num_hops)
+        hops = check_int(hops, "hops", low=0, high=self.num_hops)
         return sum(self.num_sampled_nodes[: hops + 1])
 
     def trim(self, layer: int, num_layers: int) -> Graph:
@@ -84,8 +86,8 @@ class SampledSubgraph:
 
         ``num_layers`` may be below the number of hops (the deeper hops are then unused).
         """
-        _check_int(num_layers, "num_layers", low=1, high=self.num_hops)
-        _check_int(layer, "layer", low=0, high=num_layers - 1)
+        num_layers = check_int(num_layers, "num_layers", low=1, high=self.num_hops)
+        layer = check_int(layer, "layer", low=0, high=num_layers - 1)
         hops = num_layers - layer
         num_nodes = self.num_nodes_within(hops)
         num_edges = sum(self.num_sampled_edges[:hops])
@@ -313,13 +315,12 @@ class NeighborLoader:
                                  f"({graph.num_nodes}).")
         self.graph, self.x, self.y = graph, x, y
         self.fanouts = _check_fanouts(fanouts)
-        _check_int(batch_size, "batch_size", low=1)
-        _check_int(world_size, "world_size", low=1)
-        _check_int(rank, "rank", low=0, high=world_size - 1)
-        _check_int(seed, "seed", low=0)
+        self.batch_size = check_int(batch_size, "batch_size", low=1)
+        self.world_size = check_int(world_size, "world_size", low=1)
+        self.rank = check_int(rank, "rank", low=0, high=self.world_size - 1)
+        self.seed = check_int(seed, "seed", low=0)
         self.input_nodes = _check_input_nodes(input_nodes, graph.num_nodes)
-        self.batch_size, self.rank, self.world_size = int(batch_size), int(rank), int(world_size)
-        self.shuffle, self.seed, self.drop_last = bool(shuffle), int(seed), bool(drop_last)
+        self.shuffle, self.drop_last = bool(shuffle), bool(drop_last)
         if self.drop_last and self.input_nodes.numel() // self.world_size < self.batch_size:
             raise ValueError(
                 f"drop_last=True leaves no full batch: {self.input_nodes.numel()} input nodes "
@@ -329,8 +330,7 @@ class NeighborLoader:
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the epoch whose order and samples the next iteration produces."""
-        _check_int(epoch, "epoch", low=0)
-        self.epoch = int(epoch)
+        self.epoch = check_int(epoch, "epoch", low=0)
 
     def shard(self) -> Tensor:
         """This rank's seed nodes for the current epoch, in batch order."""
@@ -382,28 +382,20 @@ def _mix(*values: int) -> int:
 
 
 # ---------------------------------------------------------------------------------- checks
-def _check_int(value, name: str, *, low: int | None = None, high: int | None = None) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}.")
-    if (low is not None and value < low) or (high is not None and value > high):
-        bounds = f">= {low}" if high is None else f"in {low}..{high}"
-        raise ValueError(f"{name} must be {bounds}, got {value}.")
-
-
 def _check_fanouts(fanouts) -> list[int]:
     if not isinstance(fanouts, (list, tuple)):
         raise TypeError(f"fanouts must be a list of ints such as [15, 10, 5], got "
                         f"{type(fanouts).__name__}.")
     if not fanouts:
         raise ValueError("fanouts is empty; give one fanout per hop, e.g. [15, 10].")
+    checked = []
     for hop, fanout in enumerate(fanouts):
-        if isinstance(fanout, bool) or not isinstance(fanout, numbers.Integral):
-            raise TypeError(f"fanouts[{hop}] = {fanout!r} is not an int; fanouts must be a "
-                            "list of ints such as [15, 10, 5] (-1 takes all edges).")
-        if fanout < -1:
-            raise ValueError(f"fanouts[{hop}] = {fanout}; a fanout is >= 0, or -1 for all "
-                             "incoming edges.")
-    return [int(f) for f in fanouts]
+        fanout = check_int(fanout, f"fanouts[{hop}]")
+        if not -1 <= fanout <= _INT64_MAX:
+            raise ValueError(f"fanouts[{hop}] = {fanout}; a fanout is in 0..2**63-1, or -1 "
+                             "for all incoming edges.")
+        checked.append(fanout)
+    return checked
 
 
 def _as_id_tensor(value, name: str) -> Tensor:
@@ -416,6 +408,7 @@ def _as_id_tensor(value, name: str) -> Tensor:
             if isinstance(item, bool) or not isinstance(item, numbers.Integral):
                 raise TypeError(f"{name}[{k}] = {item!r} is not an int; {name} must hold "
                                 "node ids.")
+        _check_int64(value, name)
         tensor = torch.tensor(value, dtype=torch.long)
     else:
         raise TypeError(f"{name} must be a 1-D tensor, array or list of node ids, got "
@@ -425,7 +418,20 @@ def _as_id_tensor(value, name: str) -> Tensor:
         raise TypeError(f"{name} must hold integer node ids, got dtype {tensor.dtype}{hint}.")
     if tensor.dim() != 1:
         raise ValueError(f"{name} must be 1-D, got shape {tuple(tensor.shape)}.")
+    if tensor.is_meta:
+        raise ValueError(f"{name} is a tensor on the meta device, which holds no values; pass "
+                         "the node ids on the CPU or the graph's device.")
+    if tensor.dtype == torch.uint64:  # ids of 2**63 and above would wrap to negative in long
+        _check_int64(tensor.cpu().numpy().tolist(), name)
     return tensor.long()
+
+
+def _check_int64(ids, name: str) -> None:
+    """Raise ``ValueError`` for a Python int id that does not fit in int64 (no node has it)."""
+    if ids and (max(ids) > _INT64_MAX or min(ids) < -_INT64_MAX - 1):
+        bad = max(ids) if max(ids) > _INT64_MAX else min(ids)
+        raise ValueError(f"{name} contains node id {bad}, beyond int64; node ids are "
+                         "0..num_nodes-1.")
 
 
 def _check_range(ids: Tensor, num_nodes: int, name: str) -> None:

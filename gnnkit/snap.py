@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
+import stat
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,8 +25,10 @@ import torch
 from torch import Tensor
 
 from .graph import Graph
+from .store import check_memory
 
 BLOCK_BYTES = 1 << 25  # 32 MiB of text per parsed block
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 @dataclass
@@ -54,12 +59,13 @@ def read_snap(path: str | Path, *, relabel: bool | None = None) -> SnapGraph:
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: a line that is not two non-negative integer ids (the message gives its
-            line number and text), or a file without edges.
+        TypeError: ``path`` is not a path, ``relabel`` not a bool or None.
+        ValueError: ``path`` is a directory, FIFO or other non-regular file; a truncated or
+            corrupt gzip file; a line that is not two non-negative integer ids (the message
+            gives its line number and text); a file without edges; ``relabel=False`` with
+            ids so large that the N = largest id + 1 nodes do not fit in memory.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"SNAP edge list {path} not found.")
+    path = _check_path(path)
     if relabel is not None and not isinstance(relabel, bool):
         raise TypeError(f"relabel must be True, False or None, got {relabel!r}.")
     edges = _read_pairs(path)
@@ -73,9 +79,43 @@ def read_snap(path: str | Path, *, relabel: bool | None = None) -> SnapGraph:
     return SnapGraph(Graph(edge_index, int(node_ids.numel())), node_ids)
 
 
+def _check_path(path) -> Path:
+    """``path`` as a Path to an existing regular file."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file path (str or pathlib.Path), got "
+                        f"{type(path).__name__}.")
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise FileNotFoundError(f"SNAP edge list {path} not found.") from None
+    if not stat.S_ISREG(mode):
+        kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO (named pipe)"
+                if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+                else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a file")
+        raise ValueError(f"SNAP edge list {path} is {kind}, not a regular file; give the path "
+                         "of a .txt or .txt.gz edge list.")
+    if not path.name.endswith(".gz"):
+        with open(path, "rb") as stream:
+            if stream.read(2) == GZIP_MAGIC:
+                raise ValueError(f"{path} is gzip-compressed but its name does not end with "
+                                 "'.gz'; rename it to end with .gz.")
+    return path
+
+
 def _read_pairs(path: Path) -> np.ndarray:
     """All (u, v) pairs of the file as an [E, 2] int64 array."""
-    opener = gzip.open if path.name.endswith(".gz") else open
+    if not path.name.endswith(".gz"):
+        return _read_stream(path, open)
+    try:
+        return _read_stream(path, gzip.open)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as error:
+        raise ValueError(f"{path} is not a complete gzip file ({error}); it is truncated or "
+                         "corrupt: download it again, or drop the .gz from the name of a "
+                         "plain-text file.") from None
+
+
+def _read_stream(path: Path, opener) -> np.ndarray:
     parts, lines_before, tail = [], 0, b""
     with opener(path, "rb") as stream:
         while True:
@@ -121,6 +161,8 @@ def _relabel(edges: np.ndarray, relabel: bool | None) -> tuple[Tensor, np.ndarra
     """(file id of each node [N], edges on ids 0..N-1)."""
     high = int(edges.max()) + 1
     if relabel is False:
+        check_memory(16 * high, f"relabel=False with the largest id {high - 1} (N = {high} "
+                     "nodes)", "pass relabel=True to number the nodes that occur 0..N-1.")
         return torch.arange(high), edges
     if high <= 4 * edges.size:  # a presence table is cheaper than sorting every id
         present = np.zeros(high, dtype=bool)

@@ -382,3 +382,21 @@ def _check_range(values: np.ndarray, count: int, where: str, what: str, meaning:
         bad = low if low < 0 else high
         raise ValueError(f"{where} contains the {what} {bad}, outside {meaning}, i.e. "
                          f"0..{count - 1}.")
+
+
+# ---------------------------------------------------------------------------------- memory
+def check_memory(nbytes: int, what: str, fix: str) -> None:
+    """Raise ``ValueError`` before allocating when ``nbytes`` exceed the machine's physical
+    memory (no check where the system does not report it). For the data readers and
+    generators, whose sizes come from user input."""
+    total = _physical_memory()
+    if total is not None and nbytes > total:
+        raise ValueError(f"{what} needs about {nbytes / 2**30:,.1f} GiB, more than this "
+                         f"machine's {total / 2**30:,.1f} GiB of memory; {fix}")
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None

@@ -27,12 +27,12 @@ block.
 from __future__ import annotations
 
 import itertools
-import numbers
 
 import numpy as np
 import torch
 
-from .store import GraphData
+from ._validate import check_int, check_real
+from .store import GraphData, check_memory
 
 BLOCK_EDGES = 1 << 22
 
@@ -67,24 +67,50 @@ def synthetic_graph(
     Returns:
         A :class:`gnnkit.store.GraphData` (CSR ``rowptr`` [N+1], ``col`` [E], ``x`` [N, F],
         ``y`` [N], masks), named ``synthetic-<N>-<E>``.
+
+    Raises:
+        TypeError: a count or seed that is not an int, a setting that is not a number.
+        ValueError: a setting out of its range, NaN or infinite, or a graph larger than the
+            machine's memory.
     """
-    _check_int(num_nodes, "num_nodes", 1)
-    _check_int(num_edges, "num_edges", 0)
-    _check_int(num_classes, "num_classes", 1)
-    _check_int(num_features, "num_features", 1)
-    _check_int(seed, "seed", 0)
+    num_nodes = check_int(num_nodes, "num_nodes", low=1)
+    num_edges = check_int(num_edges, "num_edges", low=0)
+    num_classes = check_int(num_classes, "num_classes", low=1)
+    num_features = check_int(num_features, "num_features", low=1)
+    seed = check_int(seed, "seed", low=0)
     if num_nodes < num_classes:
         raise ValueError(f"num_nodes ({num_nodes}) must be at least num_classes "
                          f"({num_classes}).")
-    _check_real(homophily, "homophily", 0.0, 1.0)
-    _check_real(exponent, "exponent", 2.0, None, open_low=True)
-    _check_real(signal, "signal", 0.0, None)
-    _check_real(train_fraction, "train_fraction", 0.0, 1.0)
-    _check_real(val_fraction, "val_fraction", 0.0, 1.0)
+    homophily = check_real(homophily, "homophily", low=0.0, high=1.0)
+    exponent = check_real(exponent, "exponent", low=2.0, open_low=True)
+    signal = check_real(signal, "signal", low=0.0)
+    train_fraction = check_real(train_fraction, "train_fraction", low=0.0, high=1.0)
+    val_fraction = check_real(val_fraction, "val_fraction", low=0.0, high=1.0)
     if train_fraction + val_fraction > 1:
         raise ValueError(f"train_fraction + val_fraction = {train_fraction + val_fraction} "
                          "exceeds 1.")
+    size = _bytes_needed(num_nodes, num_edges, num_features)
+    what = f"synthetic_graph({num_nodes}, {num_edges}, num_features={num_features})"
+    fix = "choose fewer nodes, edges or features."
+    check_memory(size, what, fix)
+    try:
+        return _generate(num_nodes, num_edges, num_classes, num_features, homophily, exponent,
+                         signal, train_fraction, val_fraction, seed)
+    except MemoryError:
+        raise ValueError(f"{what} needs about {size / 2**30:,.1f} GiB, more than could be "
+                         f"allocated; {fix}") from None
 
+
+def _bytes_needed(num_nodes: int, num_edges: int, num_features: int) -> int:
+    """A generous estimate of the peak memory of :func:`synthetic_graph`: about ten int64 or
+    float64 arrays of N entries (the result's and the temporaries), x [N, F] float32, col [E]
+    int64 and one block of edges."""
+    return num_nodes * (80 + 4 * num_features) + 8 * num_edges + 64 * min(num_edges, BLOCK_EDGES)
+
+
+def _generate(num_nodes, num_edges, num_classes, num_features, homophily, exponent, signal,
+              train_fraction, val_fraction, seed) -> GraphData:
+    """The graph of :func:`synthetic_graph` for checked arguments."""
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(5)]
     labels_rng, weights_rng, edges_rng, features_rng, split_rng = streams
     y = labels_rng.integers(0, num_classes, num_nodes)
@@ -160,21 +186,3 @@ def _split(num_nodes, train_fraction, val_fraction, rng) -> dict:
         mask[part] = True
         masks[name] = torch.from_numpy(mask)
     return masks
-
-
-def _check_int(value, name: str, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}.")
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}.")
-
-
-def _check_real(value, name: str, low: float, high: float | None, *, open_low=False) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}.")
-    too_low = value <= low if open_low else value < low
-    if too_low or (high is not None and value > high):
-        bounds = f"> {low}" if open_low else f">= {low}"
-        if high is not None:
-            bounds = f"in [{low}, {high}]"
-        raise ValueError(f"{name} must be {bounds}, got {value}.")
