@@ -36,6 +36,7 @@ import json
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,7 +122,8 @@ def save(data: GraphData, folder: str | Path) -> Path:
     folder = Path(os.path.realpath(given))  # a link to a store: replace the store it names
     _check_target(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    fresh = Path(tempfile.mkdtemp(prefix=f".{folder.name}.saving-", dir=folder.parent))
+    fresh = folder.parent / f".{folder.name}.saving-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    fresh.mkdir()  # with the umask's permissions, as the store will have (not mkdtemp's 0700)
     try:
         _write(arrays, meta, fresh)
         load(fresh)  # what is on disk passes the checks of load

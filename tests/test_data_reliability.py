@@ -84,6 +84,12 @@ def test_failed_save_leaves_the_old_store(tmp_path, monkeypatch):
     assert beside(folder) == []
 
 
+def test_saved_folder_has_the_permissions_of_a_new_folder(tmp_path):
+    (tmp_path / "plain").mkdir()
+    store.save(small(), tmp_path / "g")
+    assert (tmp_path / "g").stat().st_mode == (tmp_path / "plain").stat().st_mode
+
+
 def test_save_checks_what_it_writes(tmp_path):
     good = small()
     parts = {k: getattr(good, k) for k in FIELDS}
