@@ -26,7 +26,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .graph import Graph
+from ._validate import check_int
+from .graph import Graph, as_graph
 from .nn import GATConv, MeanGCNConv, MedianGCNConv
 from .sampling import full_neighborhood
 
@@ -101,21 +102,21 @@ class NodeClassifier(nn.Module):
         equals ``model(x, graph)`` in evaluation mode (up to float rounding) while memory
         grows with a chunk's neighbourhood instead of the whole graph's edges.
 
-        ``graph`` is a :class:`gnnkit.Graph`; each chunk is cut out of it by
+        ``graph`` is any form the layers accept (:func:`gnnkit.as_graph`: a
+        :class:`gnnkit.Graph`, an ``edge_index`` [2, E], a sparse or dense adjacency, ...; pass
+        a ``Graph`` to convert only once); each chunk is cut out of it by
         :func:`gnnkit.sampling.full_neighborhood`. With ``world_size > 1`` (processes joined
         by ``torch.distributed``) rank ``r`` computes chunks ``r, r + world_size, ...`` and
         the layer outputs are summed across ranks, so every rank returns the same full
         result. Call it in evaluation mode (``model.eval()``); dropout still applies in
         training mode.
         """
-        if not isinstance(chunk_size, int) or chunk_size < 1:
-            raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}.")
+        chunk_size = check_int(chunk_size, "chunk_size", low=1)
+        if not isinstance(x, Tensor) or x.dim() != 2:
+            raise TypeError(f"x must be a [N, F] tensor of node features, got "
+                            f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}.")
+        graph = as_graph(graph, x.size(0))
         num_nodes = graph.num_nodes
-        if x.size(0) != num_nodes:
-            raise ValueError(
-                f"x has {x.size(0)} rows but the graph has {num_nodes} nodes; give one "
-                "feature row per node."
-            )
         h = x
         for index in range(self.num_layers):
             out = None

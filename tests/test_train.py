@@ -2,6 +2,7 @@
 loop (full batch and mini-batch) and its settings. The command line: test_train_cli.py;
 several processes: test_distributed.py."""
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -195,14 +196,38 @@ def test_config_fills_in_the_model_defaults():
         ({"lr": 0.0}, ValueError, "lr must be > 0"),
         ({"batch_size": 0}, ValueError, "batch_size must be >= 1"),
         ({"batch_size": 8, "fanouts": (10,)}, ValueError, "fanouts must be two ints"),
-        ({"batch_size": 8, "fanouts": (10, 0)}, ValueError, "fanouts must be two ints"),
+        ({"batch_size": 8, "fanouts": (10, 0)}, ValueError, r"fanouts\[1\] is 0"),
         ({"fanouts": (10, 5)}, ValueError, "fanouts need batch_size"),
         ({"chunk_size": 0}, ValueError, "chunk_size must be >= 1"),
+        ({"lr": float("inf")}, ValueError, "lr must be a finite number"),
+        ({"lr": float("nan")}, ValueError, "lr must be a finite number"),
+        ({"lr": True}, TypeError, "lr must be a number"),
+        ({"weight_decay": float("nan")}, ValueError, "weight_decay must be a finite number"),
+        ({"weight_decay": float("-inf")}, ValueError, "weight_decay must be a finite number"),
+        ({"dropout": float("nan")}, ValueError, "dropout must be a finite number"),
+        ({"hidden": True}, TypeError, "hidden must be an int"),
+        ({"batch_size": 8, "fanouts": (2**63, 5)}, ValueError, r"fanouts\[0\] must be in"),
+        ({"batch_size": 8, "fanouts": "10,5"}, TypeError, "fanouts must be two ints"),
+        ({"device": "gpu"}, ValueError, "device 'gpu' is not a device"),
+        ({"device": "meta"}, ValueError, "gnnkit trains on cpu, cuda or mps"),
+        ({"device": "cuda:99"}, ValueError, "device 'cuda:99'"),
+        ({"device": 0}, TypeError, "device must be a string"),
     ],
 )
 def test_config_refuses_unusable_settings(settings, error, message):
     with pytest.raises(error, match=message):
         TrainConfig(**settings)
+
+
+def test_config_accepts_the_largest_fanout():
+    config = TrainConfig(batch_size=8, fanouts=[2**63 - 1, -1], progress=False)
+    assert config.fanouts == (2**63 - 1, -1)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_config_refuses_cuda_without_cuda():
+    with pytest.raises(ValueError, match=r"no usable CUDA device.*use cpu"):
+        TrainConfig(device="cuda")
 
 
 def test_threads_for_small_and_large_graphs():
@@ -240,6 +265,97 @@ def test_bad_arguments(karate):
         train_node_classifier(karate, "gat", epochs=5, patience=-1, progress=False)
     with pytest.raises(ValueError, match="at least one seed"):
         next(train_seeds(karate, TrainConfig(progress=False), []))
+
+
+# --- unusable datasets and runs: an error, never a reported accuracy ------------------
+
+
+def _changed(dataset, **tensors):
+    """A copy of ``dataset`` with some tensors replaced."""
+    return dataclasses.replace(dataset, **tensors)
+
+
+def test_non_finite_features_are_refused_before_training(karate):
+    for bad in (float("nan"), float("inf")):
+        x = karate.x.clone()
+        x[5, 2] = bad
+        with pytest.raises(ValueError, match="NaN or infinity.*node 5, feature 2"):
+            train_node_classifier(_changed(karate, x=x), epochs=1, progress=False)
+
+
+def test_float64_beyond_float32_range_is_refused(karate):
+    x = karate.x.double()
+    x[7, 1] = 1e300  # finite in float64, infinite in float32
+    with pytest.raises(ValueError, match="node 7, feature 1"):
+        train_node_classifier(_changed(karate, x=x), epochs=1, progress=False)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16])
+def test_other_float_features_are_converted_to_float32(dtype, karate, one_thread):
+    # Karate's features are 0/1, exact in every floating dtype: the runs must be identical.
+    settings = {"epochs": 5, "seed": 2, "patience": 0, "progress": False}
+    converted = train_node_classifier(_changed(karate, x=karate.x.to(dtype)), **settings)
+    assert converted.history == train_node_classifier(karate, **settings).history
+
+
+def test_integer_features_are_refused(karate):
+    with pytest.raises(TypeError, match=r"x must hold floating-point features.*x.float\(\)"):
+        train_node_classifier(_changed(karate, x=karate.x.long()), epochs=1, progress=False)
+
+
+@pytest.mark.parametrize(
+    "mask, words",
+    [("train_mask", "no training nodes"), ("val_mask", "no validation nodes"),
+     ("test_mask", "no test nodes")],
+)
+@pytest.mark.parametrize("batch_size", [None, 4])
+def test_an_empty_split_is_refused(mask, words, batch_size, karate):
+    empty = torch.zeros(karate.num_nodes, dtype=torch.bool)
+    with pytest.raises(ValueError, match=f"{words} \\({mask} selects no node\\)"):
+        train_node_classifier(_changed(karate, **{mask: empty}), epochs=1, batch_size=batch_size,
+                              progress=False)
+
+
+def test_a_negative_label_is_refused_in_a_split_only(karate, one_thread):
+    y, test_mask = karate.y.clone(), karate.test_mask.clone()
+    unlabelled = int(torch.nonzero(test_mask)[0])
+    y[unlabelled], test_mask[unlabelled] = -1, False  # a node in no split may have any label
+    result = train_node_classifier(_changed(karate, y=y, test_mask=test_mask), epochs=2,
+                                   progress=False)
+    assert 0.0 <= result.test_accuracy <= 1.0
+    inside = int(torch.nonzero(karate.val_mask)[0])
+    y[inside] = -1
+    with pytest.raises(ValueError, match=f"node {inside} is in val_mask but has the label -1"):
+        train_node_classifier(_changed(karate, y=y), epochs=2, progress=False)
+
+
+@pytest.mark.parametrize("batch_size", [None, 4])
+def test_a_diverging_run_raises_instead_of_reporting_an_accuracy(batch_size, karate, one_thread):
+    # Adam moves every weight by about lr per step: 1e30 makes the logits overflow at once.
+    with pytest.raises(ValueError, match=r"training diverged: the \w+ loss is (nan|inf) at "
+                                         r"epoch \d+ \(seed 0\).*lower lr \(now 1e\+30\)"):
+        train_node_classifier(karate, epochs=20, lr=1e30, batch_size=batch_size,
+                              progress=False)
+
+
+def test_a_model_too_large_to_allocate_is_a_value_error(karate, monkeypatch):
+    def out_of_memory(*args, **kwargs):  # as torch fails, except on the meta device
+        if torch.empty(0).device.type != "meta":
+            raise RuntimeError("DefaultCPUAllocator: can't allocate memory")
+        return build_model(*args, **kwargs)
+
+    monkeypatch.setattr("gnnkit.train.run.build_model", out_of_memory)
+    with pytest.raises(ValueError, match=r"hidden=64 has .* weights.*smaller hidden"):
+        train_node_classifier(karate, epochs=1, progress=False)
+
+
+def test_inference_takes_any_graph_form(karate):
+    model = build_model("gat", karate.num_features, karate.num_classes).eval()
+    graph = Graph(karate.edge_index, karate.num_nodes)
+    expected = model.inference(karate.x, graph, 7)
+    assert torch.equal(model.inference(karate.x, karate.edge_index, 7), expected)
+    with pytest.raises(TypeError, match="graph must be"):
+        model.inference(karate.x, karate.edge_index.tolist(), 7)
 
 
 # --- training on karate -------------------------------------------------------

@@ -14,6 +14,8 @@ The parts, one job each:
   checked; :func:`threads_for`, the CPU thread count for a graph's size.
 - ``run.py``: :func:`train` (the epoch loop), :func:`train_seeds` (the seed loop),
   :func:`train_node_classifier` (keyword front end), :class:`TrainResult`, :func:`summarize`.
+- ``data.py``: :class:`~gnnkit.train.data.TrainingData`, the dataset checked (no empty
+  split, finite float32 features, split labels >= 0) and moved to the training device.
 - ``full_batch.py`` / ``mini_batch.py``: one training epoch each way.
 - ``evaluate.py``: full-graph logits (one pass, or exact layer-wise chunks) and accuracy.
 - ``selection.py``: :class:`BestValidation`, best-epoch weights and early stopping.

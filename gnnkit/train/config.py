@@ -4,10 +4,11 @@ checks them, for the library and the command line alike."""
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import torch
 
+from .._validate import check_int, check_real
 from ..models import model_spec
 
 #: Graphs with fewer edges than this train on one CPU thread; larger ones keep torch's setting.
@@ -15,6 +16,14 @@ from ..models import model_spec
 #: 115-225 s against 9 s with one thread; a GAT mini-batch epoch on a 20k-node, 200k-edge
 #: synthetic graph: 4.6-16 s against 1.0 s), so the threshold is set high.
 ONE_THREAD_MAX_EDGES = 1_000_000
+
+#: The smallest value of each integer setting; the command line checks its flags against the
+#: same table (:func:`check_setting`).
+MINIMUM = {"epochs": 1, "patience": 0, "hidden": 1, "batch_size": 1, "chunk_size": 1}
+#: The largest fanout: the sampler counts edges in int64 (-1 means all edges anyway).
+MAX_FANOUT = 2**63 - 1
+#: The devices gnnkit trains on.
+DEVICE_TYPES = ("cpu", "cuda", "mps")
 
 
 @dataclass(frozen=True)
@@ -65,32 +74,21 @@ class TrainConfig:
                 set_(self, name, getattr(spec, name))
         if self.progress is None:
             set_(self, "progress", sys.stderr.isatty())
-        _at_least("epochs", self.epochs, 1)
-        _at_least("patience", self.patience, 0)
-        _at_least("hidden", self.hidden, 1)
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}.")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}.")
-        if self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}.")
-        if self.batch_size is not None:
-            _at_least("batch_size", self.batch_size, 1)
-        _at_least("chunk_size", self.chunk_size, 1)
+        for name in MINIMUM:
+            if getattr(self, name) is not None:
+                set_(self, name, check_setting(name, getattr(self, name)))
+        set_(self, "dropout", check_real(self.dropout, "dropout", low=0.0, high=1.0,
+                                         open_high=True))
+        set_(self, "lr", check_real(self.lr, "lr", low=0.0, open_low=True))
+        set_(self, "weight_decay", check_real(self.weight_decay, "weight_decay", low=0.0))
         if self.fanouts is not None:
-            fanouts = tuple(self.fanouts)
-            if len(fanouts) != 2 or any(
-                not isinstance(f, int) or isinstance(f, bool) or (f < 1 and f != -1)
-                for f in fanouts
-            ):
-                raise ValueError(
-                    f"fanouts must be two ints (one per layer), each >= 1 or -1 for all "
-                    f"neighbours, e.g. (10, 5); got {self.fanouts!r}."
-                )
             if self.batch_size is None:
-                raise ValueError("fanouts need batch_size: they apply to mini-batch training.")
-            set_(self, "fanouts", fanouts)
-        set_(self, "device", str(torch.device(self.device)))
+                raise ValueError(
+                    "fanouts need batch_size (--batch-size on the command line): sampling "
+                    "applies to mini-batch training."
+                )
+            set_(self, "fanouts", check_fanouts(self.fanouts))
+        set_(self, "device", str(check_device(self.device)))
 
     @property
     def mini_batch(self) -> bool:
@@ -114,10 +112,6 @@ class TrainConfig:
             f"{self.patience}; {batches}"
         )
 
-    @classmethod
-    def field_names(cls) -> tuple[str, ...]:
-        return tuple(f.name for f in fields(cls))
-
 
 def threads_for(num_edges: int) -> int | None:
     """CPU threads to train a graph with ``num_edges`` edges on: 1 for small graphs (thread
@@ -126,8 +120,67 @@ def threads_for(num_edges: int) -> int | None:
     return 1 if num_edges < ONE_THREAD_MAX_EDGES else None
 
 
-def _at_least(name: str, value, low: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}.")
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}.")
+
+def check_setting(name: str, value, label: str | None = None) -> int:
+    """The integer setting ``name`` (a key of :data:`MINIMUM`) checked against its minimum;
+    errors call it ``label`` (default ``name``; the command line passes its flag)."""
+    return check_int(value, label or name, low=MINIMUM[name])
+
+
+def check_fanouts(value, name: str = "fanouts") -> tuple[int, int]:
+    """Two fanouts (one per layer), each >= 1 or -1 for all neighbours, as a tuple.
+
+    Raises:
+        TypeError: not a list or tuple of ints.
+        ValueError: not two of them, or one that is 0, below -1 or beyond int64.
+    """
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise (ValueError if isinstance(value, (list, tuple)) else TypeError)(
+            f"{name} must be two ints (one per layer), each >= 1 or -1 for all neighbours, "
+            f"e.g. (10, 5); got {value!r}."
+        )
+    fanouts = tuple(check_int(f, f"{name}[{i}]", low=-1, high=MAX_FANOUT)
+                    for i, f in enumerate(value))
+    for i, fanout in enumerate(fanouts):
+        if fanout == 0:
+            raise ValueError(
+                f"{name}[{i}] is 0: every layer needs at least one neighbour per node; give "
+                "a fanout >= 1, or -1 for all neighbours."
+            )
+    return fanouts
+
+
+def check_device(value, name: str = "device") -> torch.device:
+    """A device gnnkit can train on here: ``cpu``, or ``cuda``/``cuda:I``/``mps`` when this
+    machine has it.
+
+    Raises:
+        TypeError: not a string or ``torch.device``.
+        ValueError: not a device name, a device type gnnkit does not train on, or a device
+            this machine lacks.
+    """
+    if not isinstance(value, (str, torch.device)):
+        raise TypeError(f"{name} must be a string such as 'cpu' or 'cuda', got "
+                        f"{type(value).__name__}.")
+    try:
+        device = torch.device(value)
+    except RuntimeError:  # torch's parse error for a string that names no device
+        raise ValueError(f"{name} {value!r} is not a device; use cpu, cuda, cuda:I or mps.") \
+            from None
+    if device.type not in DEVICE_TYPES:
+        raise ValueError(f"{name} {value!r}: gnnkit trains on cpu, cuda or mps.")
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(
+                f"{name} {value!r}: this machine has no usable CUDA device "
+                "(torch.cuda.is_available() is False); use cpu."
+            )
+        if device.index is not None and device.index >= count:
+            raise ValueError(
+                f"{name} {value!r}: this machine has {count} CUDA device(s), "
+                f"cuda:0 to cuda:{count - 1}."
+            )
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"{name} {value!r}: MPS is not available on this machine; use cpu.")
+    return device

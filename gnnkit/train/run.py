@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 from tqdm import tqdm
 
 from .. import distributed
-from ..datasets import NodeDataset, normalize_rows
+from ..datasets import NodeDataset
 from ..graph import Graph
 from ..models import build_model
 from ..store import GraphData
 from .config import TrainConfig
+from .data import TrainingData
 from .evaluate import full_graph_logits, loss_and_accuracy
 from .full_batch import full_batch_epoch
 from .mini_batch import MiniBatches
@@ -88,7 +90,9 @@ def train_node_classifier(
             ``chunk_size``, ``device``, ``progress``).
 
     Raises:
-        ValueError: for an unknown model or an unusable setting.
+        ValueError: an unknown model, an unusable setting, an unusable dataset (see
+            :func:`train`) or a run whose loss became NaN or infinite.
+        TypeError: a setting or a dataset tensor of the wrong type.
     """
     config = TrainConfig(model_name, epochs=epochs, patience=patience, **settings)
     return train(dataset, config, seed, graph=graph)
@@ -118,6 +122,17 @@ def train(
     with the same arguments: the model is wrapped in DistributedDataParallel, each process
     trains on its own share of every epoch's mini-batches, and the losses and evaluations are
     combined so that all processes select the same epoch and stop together.
+
+    The dataset is checked first (:class:`~gnnkit.train.data.TrainingData`): every split
+    needs at least one node, features must be finite (other floating dtypes are converted to
+    float32) and split labels >= 0. Training stops with a ``ValueError`` as soon as the
+    training or validation loss of an epoch is NaN or infinite: its accuracy would mean
+    nothing.
+
+    Raises:
+        ValueError: an unusable dataset, a model too large to allocate, or a loss that became
+            NaN or infinite.
+        TypeError: a dataset tensor of the wrong dtype.
     """
     if not config.mini_batch and distributed.world_size() > 1:
         raise ValueError(
@@ -125,11 +140,11 @@ def train(
             "pass --batch-size B."
         )
     device = torch.device(config.device)
-    data = _Data.on_device(dataset, graph, config.normalize_features, device)
+    graph = graph if graph is not None else dataset_graph(dataset)
+    data = TrainingData.on_device(dataset, graph, config.normalize_features, device)
 
     torch.manual_seed(seed)
-    model = build_model(config.model, dataset.num_features, dataset.num_classes,
-                        config.hidden, config.dropout).to(device)
+    model = _build(config, dataset.num_features, dataset.num_classes, device)
     trained = distributed.wrap(model)
     optimizer = torch.optim.Adam(trained.parameters(), lr=config.lr,
                                  weight_decay=config.weight_decay)
@@ -153,6 +168,7 @@ def train(
             logits = full_graph_logits(model, data.x, data.graph, chunk_size)
             val_loss, val_accuracy = loss_and_accuracy(logits, data.y, data.val_mask)
             history.append((train_loss, val_loss, val_accuracy))
+            _check_finite(train_loss, val_loss, epoch, seed, config)
             stop = selection.update(epoch, model, val_loss, val_accuracy)
             bar.set_postfix(loss=f"{train_loss:.3f}", val_acc=f"{val_accuracy:.3f}",
                             best=f"{selection.val_accuracy:.3f}@{selection.best_epoch}",
@@ -195,26 +211,36 @@ def dataset_graph(dataset: NodeDataset | GraphData) -> Graph:
     return Graph(dataset.edge_index, dataset.num_nodes)
 
 
-@dataclass
-class _Data:
-    """A dataset's tensors on the training device, features normalised if asked."""
 
-    x: Tensor
-    y: Tensor
-    graph: Graph
-    train_mask: Tensor
-    val_mask: Tensor
-    test_mask: Tensor
+def _build(config: TrainConfig, num_features: int, num_classes: int,
+           device: torch.device) -> nn.Module:
+    """The model of ``config`` on ``device``.
 
-    @classmethod
-    def on_device(cls, dataset, graph, normalize_features: bool, device: torch.device):
-        graph = graph if graph is not None else dataset_graph(dataset)
-        x = normalize_rows(dataset.x) if normalize_features else dataset.x
-        return cls(
-            x=x.to(device),
-            y=dataset.y.to(device),
-            graph=graph.to(device) if graph.device != device else graph,
-            train_mask=dataset.train_mask.to(device),
-            val_mask=dataset.val_mask.to(device),
-            test_mask=dataset.test_mask.to(device),
-        )
+    Raises:
+        ValueError: its weights cannot be allocated there (e.g. a huge ``hidden``).
+    """
+    try:
+        return build_model(config.model, num_features, num_classes, config.hidden,
+                           config.dropout).to(device)
+    except (RuntimeError, MemoryError) as error:  # torch's allocation failure (CPU or CUDA)
+        with torch.device("meta"):  # count the weights without allocating them
+            meta = build_model(config.model, num_features, num_classes, config.hidden,
+                               config.dropout)
+        count = sum(p.numel() for p in meta.parameters())
+        raise ValueError(
+            f"the {config.model} model with hidden={config.hidden} has {count:,} weights "
+            f"({count * 4 / 2**30:.1f} GiB as float32), more than {device} could allocate; "
+            "choose a smaller hidden (--hidden)."
+        ) from error
+
+
+def _check_finite(train_loss: float, val_loss: float, epoch: int, seed: int,
+                  config: TrainConfig) -> None:
+    """Raise ``ValueError`` when an epoch's training or validation loss is NaN or infinite."""
+    for name, loss in (("training", train_loss), ("validation", val_loss)):
+        if not math.isfinite(loss):
+            raise ValueError(
+                f"training diverged: the {name} loss is {loss} at epoch {epoch} (seed {seed}), "
+                f"so no accuracy would mean anything; lower lr (now {config.lr:g}) or check "
+                "the features and labels."
+            )
