@@ -5,8 +5,12 @@ command as typed, e.g. ``check-layer``), ``add_parser(subparsers)`` (adds the su
 ``NAME``) and ``run(args) -> int`` (the exit status). To add a command, write that module and
 list it in :data:`COMMANDS`.
 
-No traceback reaches the user: unusable input is one line and exit 2, Ctrl-C is one line and
-exit 130, and a closed pipe (``gnnkit matrices | head``) ends quietly with exit 141.
+No traceback reaches the user: unusable input is one line and exit 2 (argparse's usage errors:
+its usage block and one line), Ctrl-C is one line and exit 130, and a closed pipe
+(``gnnkit matrices | head``) ends quietly with exit 141. Under ``torchrun`` every process
+parses the same arguments and fails alike, so only rank 0 prints those errors; a process whose
+torchrun group failed (:class:`gnnkit.distributed.ProcessGroupError`: a peer died or stalled)
+prints its own one line and exits 1.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import os
 import sys
 
 from .commands import UsageError
+from .distributed import ProcessGroupError
 
 #: The command modules under ``gnnkit.commands``, in the order ``--help`` lists them.
 COMMANDS = ("matrices", "check_layer", "train")
@@ -25,11 +30,21 @@ EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, except that under ``torchrun`` only rank 0 prints a usage error
+    (each process parses the same arguments; the others exit with the same status)."""
+
+    def error(self, message: str):
+        if _is_rank_0():
+            super().error(message)
+        self.exit(2)
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, dict]:
     """The top-level parser and ``{command as typed: its module}``."""
     from . import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="gnnkit", description="Graph neural network toolkit: homework matrices and more."
     )
     parser.add_argument("--version", action="version", version=f"gnnkit {__version__}")
@@ -62,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         _say(f"gnnkit {args.command}: error: {error}")
         return 2
+    except ProcessGroupError as error:
+        print(f"gnnkit {args.command}: error: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         _say(f"gnnkit {args.command}: interrupted")
         return EXIT_INTERRUPTED
@@ -74,8 +92,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def _say(message: str) -> None:
     """One line on stderr; under ``torchrun`` only from rank 0 (every process fails alike)."""
-    if os.environ.get("RANK", "0") == "0":
+    if _is_rank_0():
         print(message, file=sys.stderr)
+
+
+def _is_rank_0() -> bool:
+    """True unless ``torchrun`` started this process with a ``RANK`` other than 0."""
+    return os.environ.get("RANK", "0") == "0"
 
 
 if __name__ == "__main__":

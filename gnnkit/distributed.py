@@ -11,10 +11,17 @@ here is a no-op in a single process, so the training code reads the same either 
         ...
         if gnnkit.distributed.is_main():
             print(...)
+
+When a process dies (a crash, ``kill``), ``torchrun`` stops the others within seconds. A
+process that stalls (stopped, swapping, stuck) is noticed by the others at their next
+collective operation (a gradient all-reduce, the epoch loss, the evaluation): after
+``timeout`` seconds they raise :class:`ProcessGroupError`, and ``torchrun`` then stops the
+whole group. (With nccl the timeout is enforced by its watchdog, which ends the process.)
 """
 
 from __future__ import annotations
 
+import datetime
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +30,20 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from ._validate import check_real
+
 _TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+#: Seconds a collective operation waits for the other processes before it fails (the
+#: process group's timeout): long enough for any skew between processes doing equal work,
+#: short enough that a stalled process does not block the others for long.
+DEFAULT_TIMEOUT = 120.0
+
+
+class ProcessGroupError(RuntimeError):
+    """Training in one process of a ``torchrun`` group failed with a ``RuntimeError``: most
+    often another process died or stalled and a collective operation failed or timed out.
+    The message names this process and the timeout; the original error is its
+    ``__cause__``."""
 
 
 def launched() -> bool:
@@ -33,14 +53,23 @@ def launched() -> bool:
 
 
 @contextmanager
-def process_group(device: str | torch.device = "cpu") -> Iterator[torch.device]:
+def process_group(device: str | torch.device = "cpu",
+                  timeout: float = DEFAULT_TIMEOUT) -> Iterator[torch.device]:
     """Join the ``torchrun`` process group for the duration of the block and yield the device
     this process trains on.
 
     Under ``torchrun``: gloo for ``device="cpu"``; for CUDA, nccl on GPU ``LOCAL_RANK``
-    (``torch.cuda.set_device``). The group is destroyed when the block ends, also on an
+    (``torch.cuda.set_device``). Joining, and every collective operation inside the block,
+    waits at most ``timeout`` seconds for the other processes; a ``RuntimeError`` inside
+    the block (such as that timeout, or a peer that died) comes out as
+    :class:`ProcessGroupError`. The group is destroyed when the block ends, also on an
     error or Ctrl-C. Without ``torchrun`` it only yields ``device``.
+
+    Raises:
+        ValueError: ``timeout`` is not a finite number > 0.
+        ProcessGroupError: training under the group failed (see above).
     """
+    timeout = check_real(timeout, "timeout", low=0.0, open_low=True)
     device = torch.device(device)
     if not launched() or dist.is_initialized():
         yield device
@@ -51,9 +80,15 @@ def process_group(device: str | torch.device = "cpu") -> Iterator[torch.device]:
         backend = "nccl"
     else:
         backend = "gloo"
-    dist.init_process_group(backend)
+    dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout))
     try:
         yield device
+    except RuntimeError as error:
+        raise ProcessGroupError(
+            f"process {rank()} of {world_size()} stopped: {type(error).__name__}: "
+            f"{_first_line(error)} (a process that dies or stalls for more than the "
+            f"{timeout:g} s timeout stops the others)"
+        ) from error
     finally:
         dist.destroy_process_group()
 
@@ -91,3 +126,8 @@ def mean_over_ranks(value: float, device: str | torch.device = "cpu") -> float:
     tensor = torch.tensor([float(value)], dtype=torch.float64, device=device)
     dist.all_reduce(tensor)
     return float(tensor) / world_size()
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else ""

@@ -1,6 +1,10 @@
 """``gnnkit train``: output, mini-batch flags, thread choice and exit codes."""
 
+import dataclasses
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -60,10 +64,18 @@ def test_trains_mini_batch(model, capsys):
         (["--epochs", "0"], "--epochs must be >= 1"),
         (["--patience", "-3"], "--patience must be >= 0"),
         (["--batch-size", "0"], "--batch-size must be >= 1"),
-        (["--fanouts", "10,5"], "--fanouts need batch_size"),
+        (["--fanouts", "10,5"], "fanouts need batch_size (--batch-size"),
         (["--batch-size", "8", "--fanouts", "10"], "--fanouts must be two ints"),
+        (["--batch-size", "8", "--fanouts", "99999999999999999999,5"], "--fanouts[0] must be"),
+        (["--batch-size", "8", "--fanouts", "5,0"], "--fanouts[1] is 0"),
         (["--threads", "0"], "--threads must be >= 1"),
-        (["--device", "abacus"], "abacus"),
+        (["--hidden", "0"], "--hidden must be >= 1"),
+        (["--chunk-size", "0"], "--chunk-size must be >= 1"),
+        (["--dist-timeout", "0"], "--dist-timeout must be > 0"),
+        (["--dist-timeout", "nan"], "--dist-timeout must be a finite number"),
+        (["--device", "abacus"], "--device 'abacus' is not a device"),
+        (["--device", "meta"], "gnnkit trains on cpu, cuda or mps"),
+        (["--device", "cuda:99"], "--device 'cuda:99'"),
     ],
 )
 def test_unusable_input_exits_2(argv, message, capsys):
@@ -73,6 +85,37 @@ def test_unusable_input_exits_2(argv, message, capsys):
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], captured.err
     assert "Traceback" not in captured.err and captured.out == ""
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_cuda_exits_2(capsys):
+    assert main(["train", "--device", "cuda", "--epochs", "1", "--seeds", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no usable CUDA device" in err and "Traceback" not in err
+
+
+def test_argparse_errors_print_on_rank_0_only(monkeypatch, capsys):
+    monkeypatch.setenv("RANK", "1")
+    assert main(["train", "--model", "transformer"]) == 2
+    assert main(["train", "--batch-size", "0"]) == 2
+    assert capsys.readouterr().err == ""
+    monkeypatch.setenv("RANK", "0")
+    assert main(["train", "--model", "transformer"]) == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_a_failed_process_group_is_one_line_and_exit_1(monkeypatch, capsys):
+    from gnnkit.commands import train
+    from gnnkit.distributed import ProcessGroupError
+
+    def stalled(args):
+        raise ProcessGroupError("process 1 of 2 stopped: RuntimeError: timed out")
+
+    monkeypatch.setattr(train, "_train", stalled)
+    monkeypatch.setenv("RANK", "1")  # every failing process reports, not only rank 0
+    assert main(["train"]) == 1
+    assert capsys.readouterr().err == (
+        "gnnkit train: error: process 1 of 2 stopped: RuntimeError: timed out\n")
 
 
 def test_root_without_cora_files_exits_2(tmp_path, capsys):
@@ -118,6 +161,75 @@ def test_missing_store_exits_2(tmp_path, capsys):
     assert main(["train", "--store", str(tmp_path / "nothing"), "--batch-size", "4"]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "meta.json not found" in err
+
+
+def _store(folder, **changes):
+    """A small synthetic store in ``folder`` with some arrays replaced."""
+    import dataclasses
+
+    from gnnkit import store
+    from gnnkit.synthetic import synthetic_graph
+
+    data = synthetic_graph(120, 600, num_classes=3, num_features=6, seed=2)
+    store.save(dataclasses.replace(data, **{k: f(data) for k, f in changes.items()}), folder)
+    return str(folder)
+
+
+def _no_nodes(data):
+    return torch.zeros(data.num_nodes, dtype=torch.bool)
+
+
+def _nan_row(data):
+    x = data.x.clone()
+    x[4] = float("nan")
+    return x
+
+
+@pytest.mark.parametrize(
+    "changes, words",
+    [({"train_mask": _no_nodes}, "no training nodes"),
+     ({"val_mask": _no_nodes}, "no validation nodes"),
+     ({"test_mask": _no_nodes}, "no test nodes"),
+     ({"x": _nan_row}, "NaN or infinity (first at node 4, feature 0")],
+)
+@pytest.mark.parametrize("mini_batch", [[], ["--batch-size", "16"]])
+def test_an_unusable_store_exits_2_before_training(changes, words, mini_batch, tmp_path,
+                                                    capsys):
+    folder = _store(tmp_path / "store", **changes)
+    code = main(["train", "--store", folder, "--epochs", "2", "--seeds", "2", *mini_batch])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.err.count("\n") == 1 and words in captured.err, captured.err
+    assert "seed 0:" not in captured.out
+
+
+def test_a_diverging_run_exits_2_without_an_accuracy(tmp_path, capsys, monkeypatch):
+    # The command has no --lr; a huge learning rate stands for any run whose loss blows up.
+    from gnnkit import models
+
+    monkeypatch.setitem(models.MODELS, "mean-gcn",
+                        dataclasses.replace(models.MODELS["mean-gcn"], lr=1e30))
+    code = main(["train", "--epochs", "20", "--seeds", "1"])
+    captured = capsys.readouterr()
+    assert code == 2 and "training diverged" in captured.err and captured.err.count("\n") == 1
+    assert "test accuracy" not in captured.out
+
+
+def test_float64_store_features_train_as_float32(tmp_path, capsys):
+    folder = _store(tmp_path / "store", x=lambda data: data.x.double())
+    assert main(["train", "--store", folder, "--epochs", "2", "--seeds", "1"]) == 0
+    assert SUMMARY.search(capsys.readouterr().out)
+
+
+@pytest.mark.slow
+def test_a_model_too_large_for_memory_exits_2(tmp_path):
+    limit = "import resource; resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30)); "
+    code = ("from gnnkit.cli import main; import sys; "
+            "sys.exit(main(['train', '--hidden', '1000000000', '--epochs', '1', '--seeds', '1']))")
+    result = subprocess.run([sys.executable, "-c", limit + code], capture_output=True, text=True,
+                            cwd=tmp_path, timeout=300, check=False,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and "smaller hidden (--hidden)" in result.stderr
 
 
 def test_store_and_dataset_exclude_each_other(tmp_path, capsys):

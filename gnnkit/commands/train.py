@@ -3,13 +3,19 @@
     gnnkit train [--dataset karate|cora|citeseer|pubmed [--root DIR] | --store DIR]
                  [--model mean-gcn|median-gcn|gat] [--epochs N] [--seeds K] [--patience P]
                  [--hidden H] [--batch-size B [--fanouts 10,5]] [--chunk-size C]
-                 [--device cpu|cuda] [--threads T] [--no-progress]
+                 [--device cpu|cuda|cuda:I|mps] [--threads T] [--dist-timeout S]
+                 [--no-progress]
 
 Prints the test accuracy of every seed and ``test accuracy: MEAN +- STD over K seeds``. All
 the training logic lives in :mod:`gnnkit.train`; this module only turns arguments into a
 :class:`gnnkit.train.TrainConfig` and prints. Under ``torchrun`` the processes train together
 with DistributedDataParallel (:mod:`gnnkit.distributed`) and rank 0 prints. Nothing is
-written to disk. Exit status: 0 success, 2 unusable input (one line on stderr).
+written to disk.
+
+Exit status: 0 success; 2 unusable input: a bad flag value, a dataset that cannot be trained on
+(an empty split, NaN or infinite features, ...) or a run whose loss became NaN or infinite (one
+line on stderr, from rank 0 under torchrun); 1 a process of a torchrun group failed (a peer
+died or stalled past --dist-timeout; one line from each failing process).
 """
 
 from __future__ import annotations
@@ -23,9 +29,11 @@ from pathlib import Path
 import torch
 
 from .. import distributed, store
+from .._validate import check_int, check_real
 from ..datasets import load_dataset
 from ..models import MODELS
 from ..train import TrainConfig, dataset_graph, summarize, threads_for, train_seeds
+from ..train.config import MINIMUM, check_device, check_fanouts, check_setting
 from . import UsageError
 
 NAME = "train"
@@ -48,7 +56,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     source.add_argument("--store", metavar="DIR",
                         help="train on a graph saved by gnnkit.store.save (CSR, features, "
                         "labels, split); memory-mapped, so the processes of one machine share "
-                        "one copy; features are used as stored (not row-normalised)")
+                        "one copy; features are used as stored (not row-normalised; float64 "
+                        "or float16 features are converted to float32 for training)")
     parser.add_argument("--root", metavar="DIR",
                         help="folder holding <Name>/raw/ with the Planetoid raw files (needed "
                         "for cora, citeseer, pubmed; only read)")
@@ -76,39 +85,45 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="with --batch-size: target nodes per chunk of the exact "
                         "layer-wise evaluation (default 1048576; smaller uses less memory)")
     parser.add_argument("--device", default="cpu",
-                        help="cpu (default) or cuda; under torchrun each process takes the GPU "
-                        "of its LOCAL_RANK")
+                        help="cpu (default), cuda, cuda:I or mps; under torchrun each process "
+                        "takes the GPU of its LOCAL_RANK")
     parser.add_argument("--threads", type=int, metavar="T",
                         help="CPU threads for torch (default: 1 for graphs under 1M edges, "
                         "else torch's choice)")
+    parser.add_argument("--dist-timeout", type=float, default=distributed.DEFAULT_TIMEOUT,
+                        metavar="S",
+                        help="under torchrun: seconds a process waits for the others in a "
+                        "collective operation before it stops with an error (default "
+                        f"{distributed.DEFAULT_TIMEOUT:g}); a stalled process stops the run "
+                        "after about this long")
     parser.add_argument("--no-progress", action="store_true",
                         help="hide the progress bars (shown only on a terminal anyway)")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.seeds < 1:
-        raise UsageError(f"--seeds must be >= 1, got {args.seeds}.")
-    if args.threads is not None and args.threads < 1:
-        raise UsageError(f"--threads must be >= 1, got {args.threads}.")
+    """Train as ``args`` say; a ``ValueError``/``TypeError`` of gnnkit (an unusable flag,
+    dataset or run) becomes a :class:`UsageError` with the same message (one line, exit 2)."""
     try:
-        config = TrainConfig(
-            args.model, epochs=args.epochs, patience=args.patience, hidden=args.hidden,
-            batch_size=args.batch_size, fanouts=args.fanouts, chunk_size=args.chunk_size,
-            device=args.device, progress=False if args.no_progress else None,
-            normalize_features=False if args.store is not None else None,
-        )
-    except (ValueError, TypeError, RuntimeError) as error:  # RuntimeError: a bad --device
-        raise UsageError(_flag_names(str(error))) from None
+        return _train(args)
+    except (ValueError, TypeError) as error:
+        raise UsageError(str(error)) from None
+
+
+def _train(args: argparse.Namespace) -> int:
+    config = TrainConfig(
+        args.model, epochs=args.epochs, patience=args.patience, hidden=args.hidden,
+        batch_size=args.batch_size, fanouts=_check_flags(args), chunk_size=args.chunk_size,
+        device=args.device, progress=False if args.no_progress else None,
+        normalize_features=False if args.store is not None else None,
+    )
     dataset = _load(args)
     graph = dataset_graph(dataset)
     threads = args.threads if args.threads is not None else threads_for(graph.num_edges)
     if threads is not None:
         torch.set_num_threads(threads)
 
-    with distributed.process_group(config.device) as device:
-        if distributed.world_size() > 1 and not config.mini_batch:
-            raise UsageError("training under torchrun needs --batch-size (mini-batch).")
+    with distributed.process_group(config.device, args.dist_timeout) as device:
         config = dataclasses.replace(config, device=str(device))
         say = print if distributed.is_main() else _silent
         say(_describe(dataset, graph))
@@ -127,6 +142,20 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_flags(args: argparse.Namespace) -> tuple[int, int] | None:
+    """Check the flags by the rules :class:`TrainConfig` applies to its settings, naming the
+    flags (``--batch-size`` rather than ``batch_size``); return the checked fanouts."""
+    check_int(args.seeds, "--seeds", low=1)
+    if args.threads is not None:
+        check_int(args.threads, "--threads", low=1)
+    check_real(args.dist_timeout, "--dist-timeout", low=0.0, open_low=True)
+    for name in MINIMUM:
+        if getattr(args, name) is not None:
+            check_setting(name, getattr(args, name), "--" + name.replace("_", "-"))
+    check_device(args.device, "--device")
+    return None if args.fanouts is None else check_fanouts(args.fanouts, "--fanouts")
+
+
 def _defaults(name: str) -> str:
     return ", ".join(f"{model} {getattr(spec, name)}" for model, spec in MODELS.items())
 
@@ -138,14 +167,6 @@ def _fanouts(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a comma-separated list of ints such as 10,5"
         ) from None
-
-
-def _flag_names(message: str) -> str:
-    """A library message names settings (``batch_size``); the command line names flags."""
-    for name in ("epochs", "patience", "hidden", "batch_size", "fanouts", "chunk_size"):
-        if message.startswith((name + " ", name + ":")):
-            return "--" + name.replace("_", "-") + message[len(name):]
-    return message
 
 
 def _describe(dataset, graph) -> str:
@@ -174,7 +195,7 @@ def _load(args):
     if args.store is not None:
         try:
             return store.load(args.store)
-        except (FileNotFoundError, ValueError) as error:
+        except FileNotFoundError as error:
             raise UsageError(str(error)) from None
     if args.dataset == "karate":
         return load_dataset("karate")
@@ -188,7 +209,7 @@ def _load(args):
         raise UsageError(f"--root {args.root!r} is not a folder.")
     try:
         return load_dataset(args.dataset, args.root)
-    except (FileNotFoundError, ValueError) as error:
+    except FileNotFoundError as error:
         raise UsageError(str(error)) from None
     except (OSError, EOFError, pickle.UnpicklingError, IndexError, KeyError) as error:
         raise UsageError(
