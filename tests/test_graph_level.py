@@ -203,3 +203,115 @@ def test_graph_classifier_shapes_and_backward(conv, pool):
                                model(batch.x, batch.graph, batch))
     with pytest.raises(ValueError, match="conv must be one of"):
         GraphClassifier(5, 16, 3, conv="gat")
+
+
+# ---------------------------------------------------------------------------------- TU files
+TU = {
+    "A": "1, 2\n2, 1\n2, 3\n3, 2\n4, 5\n5, 4\n",
+    "graph_indicator": "1\n1\n1\n2\n2\n",
+    "graph_labels": "-1\n1\n",
+    "node_labels": "0\n1\n0\n2\n1\n",
+    "node_attributes": "0.5, 1.0\n1.5, -2\n0, 0\n3e-1, 1\n7, 8\n",
+    "edge_labels": "0\n0\n1\n1\n2\n2\n",
+}
+
+
+def _write_tu(folder, name="TOY", **changes):
+    files = {**TU, **changes}
+    for part, text in files.items():
+        if text is not None:
+            (folder / f"{name}_{part}.txt").write_text(text)
+    return folder
+
+
+def test_read_tu_reads_every_file(tmp_path):
+    from gnnkit.data import read_tu
+
+    data = read_tu(_write_tu(tmp_path), "TOY")
+    assert len(data) == 2 and data.num_classes == 2 and data.num_node_features == 2 + 3
+    assert data.y.tolist() == [0, 1] and data.label_values.tolist() == [-1, 1]
+    graph, x, y = data[0]
+    assert graph.num_nodes == 3 and int(y) == 0
+    assert sorted(map(tuple, graph.edge_index.t().tolist())) == [(0, 1), (1, 0), (1, 2), (2, 1)]
+    torch.testing.assert_close(x, torch.tensor([[0.5, 1.0, 1, 0, 0], [1.5, -2, 0, 1, 0],
+                                                [0, 0, 1, 0, 0]]))
+    graph1, x1, _ = data[-1]
+    assert graph1.edge_index.tolist() == [[1, 0], [0, 1]] and x1.shape == (2, 5)
+    # edge labels follow each graph's CSR order
+    label = {(1, 2): 0, (2, 1): 0, (2, 3): 1, (3, 2): 1, (4, 5): 2, (5, 4): 2}
+    for g in range(len(data)):
+        graph = data.graphs[g]
+        for k, (j, i) in enumerate(graph.edge_index.t().tolist()):
+            offset = int(data.ptr[g]) + 1
+            assert int(data.edge_labels[int(data.edge_ptr[g]) + k]) == label[(j + offset,
+                                                                               i + offset)]
+    batch = GraphBatch.from_list([data[0], data[1]])
+    assert batch.num_edges == 6 and repr(data).startswith("TUDataset('TOY', graphs=2")
+
+
+def test_read_tu_degree_features_and_constant_feature(tmp_path):
+    from gnnkit.data import one_hot_degree, read_tu
+
+    folder = _write_tu(tmp_path, node_labels=None, node_attributes=None, edge_labels=None)
+    plain = read_tu(folder, "TOY")
+    assert torch.equal(plain.x, torch.ones(5, 1)) and plain.edge_labels is None
+    degree = read_tu(folder, "TOY", degree_features=1)
+    assert degree.x.tolist() == [[0, 1], [0, 1], [0, 1], [0, 1], [0, 1]]
+    graph = Graph(torch.tensor([[1, 2, 3, 0], [0, 0, 0, 1]]), 5)
+    assert one_hot_degree(graph, 2).tolist() == [[0, 0, 1], [0, 1, 0], [1, 0, 0], [1, 0, 0],
+                                                 [1, 0, 0]]
+
+
+@pytest.mark.parametrize("part, text, message", [
+    ("A", "1, 2\n2\n", r"TOY_A\.txt: line 2 has 1 values"),
+    ("A", "1, 2\n2, x\n", r"TOY_A\.txt: line 2: 'x' is not"),
+    ("A", "1, 2\n2, 1.5\n", r"TOY_A\.txt: line 2: '1.5' is not"),
+    ("A", "1, 2\n2, 9\n", r"TOY_A\.txt: line 2: node id \[2, 9\] outside 1..5"),
+    ("A", "1, 2\n0, 1\n", r"TOY_A\.txt: line 2: node id \[0, 1\] outside"),
+    ("A", "1, 2\n3, 4\n", r"TOY_A\.txt: line 2: the edge 3, 4 joins graph 1 and graph 2"),
+    ("graph_indicator", "1\n2\n1\n2\n2\n", r"TOY_graph_indicator\.txt: line 3: graph 1 after"),
+    ("graph_indicator", "0\n1\n1\n2\n2\n", r"TOY_graph_indicator\.txt: line 1: graph id 0"),
+    ("graph_labels", "1\n", (r"TOY_graph_labels\.txt has 1 labels but .*TOY_graph_indicator"
+                           r"\.txt line 4 puts a node in graph 2")),
+    ("node_labels", "0\n1\n0\n2\n", r"TOY_node_labels\.txt: line 5 is missing"),
+    ("node_attributes", "1, 2\n1, 2\n1\n1, 2\n1, 2\n", r"TOY_node_attributes\.txt: line 3"),
+    ("edge_labels", "0\n0\n1\n1\n2\n2\n3\n", r"TOY_edge_labels\.txt: line 7 is one too many"),
+])
+def test_read_tu_bad_input_names_file_and_line(tmp_path, part, text, message):
+    from gnnkit.data import read_tu
+
+    with pytest.raises(ValueError, match=message):
+        read_tu(_write_tu(tmp_path, **{part: text}), "TOY")
+
+
+def test_read_tu_missing_file(tmp_path):
+    from gnnkit.data import read_tu
+
+    with pytest.raises(FileNotFoundError, match="TOY_graph_labels.txt"):
+        read_tu(_write_tu(tmp_path, graph_labels=None), "TOY")
+
+
+def _tu_root():
+    import os
+    from pathlib import Path
+
+    root = os.environ.get("GNNKIT_DATA")
+    base = Path(root) if root else Path(__file__).resolve().parents[1].parent / "shared/datasets"
+    return base / "tu"
+
+
+@pytest.mark.slow
+def test_read_tu_real_mutag_trains_a_step():
+    root = _tu_root()
+    if not (root / "MUTAG" / "MUTAG_A.txt").exists():
+        pytest.skip(f"MUTAG not found under {root} (set GNNKIT_DATA to the datasets folder)")
+    from gnnkit.data import read_tu
+
+    data = read_tu(root, "MUTAG", degree_features=4)
+    assert (len(data), data.num_classes, data.x.shape[0]) == (188, 2, 3371)
+    assert all(g.is_undirected() for g in data.graphs)
+    batch = next(iter(GraphLoader(data, 32)))
+    model = GraphClassifier(data.num_node_features, 16, data.num_classes)
+    loss = torch.nn.functional.cross_entropy(model(batch.x, batch), batch.y)
+    loss.backward()
+    assert torch.isfinite(loss)

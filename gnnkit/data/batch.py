@@ -94,20 +94,25 @@ class GraphBatch:
             xs.append(x)
             ys.append(y)
         device = xs[0].device
+        # One read of each graph's layout (every read of a Graph's cache is checked).
+        cached = all("csr" in g.__dict__ for g in graphs)
+        pieces = [g.csr[:2] if cached else g.edge_index for g in graphs]
         num_nodes = torch.tensor([g.num_nodes for g in graphs], dtype=torch.long)
-        num_edges = torch.tensor([g.num_edges for g in graphs], dtype=torch.long)
-        ptr, edge_ptr = _pointer(num_nodes).to(device), _pointer(num_edges).to(device)
-        num_nodes, num_edges = num_nodes.to(device), num_edges.to(device)
+        num_edges = torch.tensor([p[1].numel() if cached else p.shape[1] for p in pieces],
+                                 dtype=torch.long)
+        ptr, edge_ptr = _pointer(num_nodes), _pointer(num_edges)
         total_nodes, total_edges = int(ptr[-1]), int(edge_ptr[-1])
+        ptr, edge_ptr = ptr.to(device), edge_ptr.to(device)
+        num_nodes, num_edges = num_nodes.to(device), num_edges.to(device)
         node_offset = torch.repeat_interleave(ptr[:-1], num_edges, output_size=total_edges)
-        if all("csr" in g.__dict__ for g in graphs):
-            rowptr = torch.cat([g.csr[0][:-1].to(device) for g in graphs]
-                               + [edge_ptr[-1:]])
+        if cached:  # shift each graph's CSR by its node and edge offsets
+            rowptr = torch.cat([p[0][:-1] for p in pieces] + [edge_ptr[-1:].cpu()])
+            rowptr = rowptr.to(device)
             rowptr[:-1] += torch.repeat_interleave(edge_ptr[:-1], num_nodes,
                                                    output_size=total_nodes)
-            col = torch.cat([g.csr[1].to(device) for g in graphs]) + node_offset
-        else:
-            edges = torch.cat([g.edge_index.to(device) for g in graphs], dim=1) + node_offset
+            col = torch.cat([p[1] for p in pieces]).to(device) + node_offset
+        else:  # group the shifted edges by target (ties keep their order)
+            edges = torch.cat(pieces, dim=1).to(device) + node_offset
             order = torch.argsort(edges[1] * max(total_nodes, 1) + edges[0], stable=True)
             col = edges[0][order]
             counts = torch.zeros(total_nodes, dtype=torch.long, device=device)
@@ -177,7 +182,7 @@ def _check_item(k: int, item):
         raise TypeError(f"items[{k}]: x must be a floating tensor [n, F] (one row per node), "
                         f"got {what}.")
     if isinstance(y, Tensor):
-        y = y.to(x.device)
+        y = y if y.device == x.device else y.to(x.device)
     elif isinstance(y, (numbers.Number, np.number)) and not isinstance(y, (bool, np.bool_)):
         y = torch.tensor(y, device=x.device)
     else:
