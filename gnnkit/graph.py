@@ -33,7 +33,8 @@ class cached_tensor:
     Thread-safe without a lock: two threads that race compute the same value and
     ``dict.setdefault`` (atomic) keeps the first, so every caller sees one object. The value
     is computed outside ``torch.inference_mode`` and without autograd, so a cache filled while
-    evaluating under inference mode can still be used by a training step later.
+    evaluating under inference mode can still be used by a training step later. Every read
+    first checks that no tensor of the graph was edited in place (``Graph._check_unedited``).
     """
 
     def __init__(self, compute):
@@ -42,6 +43,7 @@ class cached_tensor:
     def __get__(self, graph, owner=None):
         if graph is None:
             return self
+        graph._check_unedited()
         cache = graph.__dict__
         if self.name in cache:
             return cache[self.name]
@@ -56,7 +58,20 @@ class cached_tensor:
                 f"{graph.num_edges:,} edges does not fit in memory (it needs buffers of N + 1 "
                 "entries); renumber the nodes 0..N-1 so that N counts only nodes in use."
             ) from None
-        return cache.setdefault(self.name, value)
+        return graph._keep(self.name, value)
+
+    def __set__(self, graph, value):  # a data descriptor: every read goes through __get__
+        graph.__setattr__(self.name, value)
+
+
+def _versions(value) -> tuple:
+    """The version counters of the tensors in ``value`` (a tensor, a Graph or a tuple of them);
+    an in-place edit of a tensor bumps its counter. Inference tensors have none (None)."""
+    if isinstance(value, Tensor):
+        return (None if value.is_inference() else value._version,)
+    if isinstance(value, tuple):
+        return tuple(v for item in value for v in _versions(item))
+    return ()
 
 
 class Graph:
@@ -64,7 +79,11 @@ class Graph:
 
     An undirected graph stores both directions of every edge. A Graph owns its tensors: the
     constructor copies ``edge_index``, so editing the caller's tensor afterwards changes
-    nothing here. It is immutable; the compressed sparse row (CSR) form sorted by target, its
+    nothing here. It is immutable: assigning an attribute raises ``AttributeError``, and an
+    in-place edit of one of its tensors (``graph.edge_index[0, 0] = 2``) is detected by the
+    tensors' version counters and makes the next use raise ``ValueError`` instead of serving a
+    stale layout (checked in eager mode; code traced by ``torch.compile`` skips the check).
+    The compressed sparse row (CSR) form sorted by target, its
     transpose and the degrees are computed once on first use and cached in the object (the
     only cache in gnnkit: hold a Graph to sort once, pass a raw ``edge_index`` to have it
     processed on every call).
@@ -83,13 +102,13 @@ class Graph:
         check_node_ids(edge_index, num_nodes)
         with torch.inference_mode(False):  # a normal tensor, usable by autograd later
             edge_index = edge_index.clone(memory_format=torch.contiguous_format)
-        self.edge_index, self.num_nodes = edge_index, num_nodes
+        self._init(num_nodes, edge_index=edge_index)
 
     @classmethod
     def _trusted(cls, edge_index: Tensor, num_nodes: int) -> Graph:
         """A Graph from a checked, freshly made edge_index (no copy, no re-check)."""
         graph = cls.__new__(cls)
-        graph.edge_index, graph.num_nodes = edge_index, num_nodes
+        graph._init(num_nodes, edge_index=edge_index)
         return graph
 
     @classmethod
@@ -136,8 +155,54 @@ class Graph:
     def _trusted_csr(cls, rowptr: Tensor, col: Tensor, num_nodes: int) -> Graph:
         """A Graph from a checked CSR (no copy, no re-check)."""
         graph = cls.__new__(cls)
-        graph.csr, graph.num_nodes = (rowptr, col, None), num_nodes
+        graph._init(num_nodes, csr=(rowptr, col, None))
         return graph
+
+    # ------------------------------------------------------------------ immutability
+    def _init(self, num_nodes: int, **tensors) -> None:
+        """Set ``num_nodes`` and the defining tensors (``edge_index`` or ``csr``)."""
+        self.__dict__.update(num_nodes=num_nodes, _stamps={})
+        for name, value in tensors.items():
+            self._keep(name, value)
+
+    def _keep(self, name: str, value):
+        """Store ``value`` as ``name`` unless another thread stored it first (``setdefault``
+        is atomic), and remember the version counters of its tensors; returns the kept one."""
+        value = self.__dict__.setdefault(name, value)
+        # Reading version counters breaks a torch.compile graph: while tracing, the stamp is
+        # left to the next eager check.
+        self._stamps.setdefault(name, None if torch.compiler.is_compiling() else _versions(value))
+        return value
+
+    def _check_unedited(self) -> None:
+        """Raise ``ValueError`` if a tensor of this graph was modified in place since it was
+        stored (its version counter moved): the cached layouts would be stale."""
+        if torch.compiler.is_compiling():
+            return
+        for name, stamp in list(self._stamps.items()):
+            versions = _versions(self.__dict__[name])
+            if stamp is None:
+                self._stamps[name] = versions
+            elif versions != stamp:
+                raise ValueError(
+                    f"graph.{name} was modified in place after the Graph was made; a Graph is "
+                    "immutable and its cached layouts would be stale. Build a new Graph from "
+                    "the edited edges instead: gnnkit.Graph(edge_index, num_nodes)."
+                )
+
+    def __setattr__(self, name: str, value) -> None:
+        raise AttributeError(
+            f"a Graph is immutable: cannot set '{name}'; build a new one, e.g. "
+            "gnnkit.Graph(graph.edge_index, num_nodes=...)."
+        )
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"a Graph is immutable: cannot delete '{name}'.")
+
+    def __setstate__(self, state: dict) -> None:
+        """Unpickled or deep-copied: the copied tensors have fresh version counters."""
+        self.__dict__.update(state)
+        self.__dict__["_stamps"] = dict.fromkeys(state["_stamps"])  # stamped on the next read
 
     # ------------------------------------------------------------------ basic facts
     @cached_tensor

@@ -679,3 +679,63 @@ def test_edge_index_sizes_are_checked():
     with pytest.raises(ValueError, match="num_nodes=4"):
         MeanGCNConv(2, 2)(torch.randn(4, 2), edge_index)
     assert Graph.from_pyg_edge_index(EdgeIndex(torch.tensor([[0, 1], [1, 2]]))).num_nodes == 3
+
+
+# ---------------------------------------------------------------- immutability (issue 14, 8)
+@pytest.mark.parametrize("edit", [
+    lambda g: g.edge_index.__setitem__((1, 2), 0),
+    lambda g: g.target.add_(0),                     # a view shares the version counter
+    lambda g: g.csr[1].fill_(3),                    # a cached layout
+    lambda g: g.in_degree.zero_(),
+])
+def test_an_in_place_edit_is_refused_instead_of_serving_a_stale_cache(edit):
+    from gnnkit.nn import GATConv, MeanGCNConv
+
+    graph = Graph(torch.tensor([[0, 1, 2, 3, 3], [1, 2, 3, 0, 1]]), 5)
+    x = torch.randn(5, 3)
+    for layer in (MeanGCNConv(3, 2), GATConv(3, 2, heads=2)):
+        layer(x, graph)
+    edit(graph)
+    with pytest.raises(ValueError, match="modified in place.*new Graph"):
+        MeanGCNConv(3, 2)(x, graph)
+
+
+def test_a_csr_graph_sees_edits_of_the_arrays_it_wraps():
+    rowptr, col = torch.tensor([0, 2, 2, 3]), torch.tensor([1, 2, 0])
+    graph = Graph.from_csr(rowptr, col)
+    assert graph.num_edges == 3
+    col[0] = 0
+    with pytest.raises(ValueError, match="graph.csr was modified"):
+        _ = graph.edge_index
+
+
+@pytest.mark.parametrize("name", ["num_nodes", "edge_index", "csr", "anything"])
+def test_attributes_cannot_be_set_or_deleted(name):
+    graph = Graph(torch.tensor([[0], [1]]), 2)
+    with pytest.raises(AttributeError, match="immutable"):
+        setattr(graph, name, 7)
+    with pytest.raises(AttributeError, match="immutable"):
+        delattr(graph, "num_nodes")
+    assert graph.num_nodes == 2
+
+
+def test_copies_and_pickles_of_a_used_graph_stay_usable():
+    import copy
+    import pickle
+
+    from gnnkit.nn import MedianGCNConv
+
+    graph = Graph(torch.tensor([[0, 2, 2, 1], [1, 0, 1, 2]]), 4)
+    layer, x = MedianGCNConv(2, 3), torch.randn(4, 2)
+    expected = layer(x, graph)  # fills the caches (some made by in-place ops)
+    for other in (copy.deepcopy(graph), pickle.loads(pickle.dumps(graph))):
+        torch.testing.assert_close(layer(x, other), expected)
+
+
+def test_graphs_made_under_inference_mode_are_usable_outside():
+    from gnnkit.nn import MeanGCNConv
+
+    with torch.inference_mode():
+        graph = Graph(torch.tensor([[0, 1, 1], [1, 2, 1]]), 3).remove_self_loops()
+    out = MeanGCNConv(2, 2)(torch.randn(3, 2, requires_grad=True), graph)
+    out.sum().backward()
