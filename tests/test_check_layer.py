@@ -42,8 +42,9 @@ class MatrixMeanGCN(MeanGCN):
 
     def forward(self, x, edge_index):
         n = x.size(0)
-        A = torch.zeros(n, n, dtype=x.dtype)
-        A[edge_index[1], edge_index[0]] = 1
+        A = torch.zeros(n, n, dtype=x.dtype).index_put(
+            (edge_index[1], edge_index[0]), torch.ones(edge_index.size(1), dtype=x.dtype),
+            accumulate=True)  # A[i, j] = the number of edges j -> i
         degree = A.sum(dim=1)
         D_inv = torch.diag(torch.where(degree > 0, 1 / degree.clamp(min=1), 0.0))
         return D_inv @ A @ x @ self.W.T + x @ self.B.T
@@ -196,7 +197,7 @@ def test_right_mean_gcn_passes(layer):
 def test_right_gat_passes_with_a_tuple_output():
     report = gnnkit.check_layer(GAT, "gat")
     assert report.ok, str(report)
-    assert "runs (2 graphs x 3 sizes)" in report.verdict
+    assert "runs (3 graphs x 3 sizes)" in report.verdict
 
 
 def test_attention_vector_as_a_column_and_a_gat_instance():
@@ -272,7 +273,7 @@ def test_nan_at_nodes_without_incoming_edges():
     assert problem.startswith("The output is NaN or inf at node 0 (graph 1")
     assert "exactly the nodes without incoming edges: the mean over no neighbours divides by 0" in (
         problem)
-    assert len(report.problems) == 2  # graph 2 has its own nodes 3 and 6
+    assert len(report.problems) == 3  # graph 2 has its own node 4, graph 3 its nodes 3 and 6
     assert "FAILED: output finite" in "\n".join(report.notes)
     assert "passed: equal to the reference" in "\n".join(report.notes)  # on the finite rows
 
@@ -458,13 +459,42 @@ def test_wrong_parameter_shapes_and_plain_tensors():
     assert "B is a plain tensor, not an nn.Parameter" in report.problems[0]
 
 
-def test_a_constructor_that_fails_is_reported():
-    class NeedsThree(MeanGCN):
+def test_a_constructor_that_fails_is_reported_once_with_the_sizes_built():
+    class Boom(MeanGCN):
+        def __init__(self, in_features, out_features):
+            super().__init__(in_features, out_features)
+            if in_features > out_features:
+                raise ValueError("shrinking is not supported")
+
+    report = gnnkit.check_layer(Boom, "mean-gcn")
+    line = Boom.__init__.__code__.co_firstlineno + 3
+    assert report.problems == [(
+        "Boom(4, 2) raised ValueError: shrinking is not supported (test_check_layer.py, line "
+        f"{line}, in __init__: raise ValueError(\"shrinking is not supported\")).")]
+    assert report.notes[0].startswith("ran: built as Boom(in, out) at (in, out) = (3, 3), (2, 5) "
+                                      "(not at (4, 2): the constructor raised)")
+
+    class AlwaysBoom(MeanGCN):
+        def __init__(self, in_features, out_features):
+            raise RuntimeError("boom")
+
+    report = gnnkit.check_layer(AlwaysBoom, "mean-gcn")
+    assert len(report.problems) == 1
+    assert report.problems[0].startswith("AlwaysBoom(3, 3) and AlwaysBoom(4, 2) and "
+                                         "AlwaysBoom(2, 5) raised RuntimeError: boom")
+    assert report.notes[0].startswith("not run: the checks (no AlwaysBoom could be built")
+
+
+def test_a_constructor_that_does_not_take_in_and_out_is_refused_with_a_hint():
+    class NeedsHeads(MeanGCN):
         def __init__(self, in_features, out_features, heads):
             super().__init__(in_features, out_features)
 
-    report = gnnkit.check_layer(NeedsThree, "mean-gcn")
-    assert "NeedsThree(3, 3) raised TypeError" in report.problems[0]
+    with pytest.raises(TypeError, match=r"NeedsHeads cannot be built as NeedsHeads\(in_features, "
+                       r"out_features\): its constructor is NeedsHeads\(in_features, "
+                       r"out_features, heads\).*pass an instance"):
+        gnnkit.check_layer(NeedsHeads, "mean-gcn")
+    assert gnnkit.check_layer(NeedsHeads(3, 2, heads=1), "mean-gcn").ok
 
 
 def test_bad_arguments_raise():

@@ -4,8 +4,14 @@ The layer is run on small directed graphs (see :mod:`.layer_cases`) with its par
 known random values, and compared in float64 with an independent reference
 (:mod:`.layer_reference`). When it differs, the same reference with the usual mistakes switched
 on is computed on the same weights; a variant that equals the layer's output names the
-mistakes, so every sentence printed has been checked. Otherwise the report says which node
-differs and by how much.
+mistakes, so every sentence printed has been checked. Otherwise the report says which nodes
+differ and by how much.
+
+The comparison's tolerance fits the precision the layer computed in: float64 when it stays in
+float64, float32 when forward makes float32 tensors (or runs only in float32), and so on.
+Parameters that are not in the formula are left as they are; one that the output depends on
+(an extra bias, even one that is 0) is named. Every call into the layer has a time limit (see
+:mod:`.layer_run`).
 """
 
 from __future__ import annotations
@@ -13,21 +19,40 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
-from .layer_cases import CLASS_SIZES, GRAPHS, Case, cases, parameter_shapes, shuffled
+from .._validate import check_real
+from .layer_cases import CLASS_SIZES, GRAPHS, Case, cases, history_cases, parameter_shapes, shuffled
 from .layer_reference import variants
-from .layer_run import Built, build, find_parameters, forward, student_error
+from .layer_run import (
+    TIME_LIMIT,
+    Built,
+    Outcome,
+    TimedOut,
+    build,
+    constructor_problem,
+    find_parameters,
+    forward,
+    least_precise,
+    run_limited,
+    student_error,
+)
 from .report import CheckReport
 
-__all__ = ["KINDS", "check_layer"]
+__all__ = ["KINDS", "TIME_LIMIT", "check_layer"]
 
 #: kind -> the parameter names of the course template.
 KINDS = {"mean-gcn": ("W", "B"), "gat": ("W", "a")}
-#: (relative, absolute) tolerance of a comparison in the dtype the layer ran in.
-TOLERANCE = {torch.float64: (1e-7, 1e-9), torch.float32: (1e-4, 1e-5)}
+#: (relative, absolute) tolerance of a comparison, by the least precise dtype the layer used.
+TOLERANCE = {
+    torch.float64: (1e-7, 1e-9),
+    torch.float32: (1e-4, 1e-5),
+    torch.float16: (1e-2, 1e-3),
+    torch.bfloat16: (5e-2, 1e-2),
+}
 
 _NO_INCOMING = {
     "mean-gcn": "the mean over no neighbours divides by 0; a node without incoming edges must "
@@ -38,7 +63,8 @@ _NO_INCOMING = {
 }
 
 
-def check_layer(layer, kind: str, *, params: Mapping[str, str] | None = None) -> CheckReport:
+def check_layer(layer, kind: str, *, params: Mapping[str, str] | None = None,
+                time_limit: float | None = TIME_LIMIT) -> CheckReport:
     """Check a mean-GCN or GAT layer against the course's formulas and name its mistakes.
 
     Args:
@@ -46,7 +72,8 @@ def check_layer(layer, kind: str, *, params: Mapping[str, str] | None = None) ->
             sizes ``CLASS_SIZES`` (in == out, in > out, in < out), or an instance, checked at
             its own size (a copy is used; the instance is not changed). ``forward(x,
             edge_index)`` takes x [N, in] and edge_index [2, E] (row 0 the source j, row 1 the
-            target i of an edge j -> i) and returns [N, out] or a tuple whose first item is it.
+            target i of an edge j -> i; an edge given twice counts twice) and returns [N, out]
+            or a tuple whose first item is it.
         kind: ``"mean-gcn"``: ``H' = D^-1 A H W^T + H B^T`` (D the in-degree; a node without
             incoming edges aggregates to 0), parameters ``W``, ``B`` [out, in]. ``"gat"``: one
             head with a self-loop per node, ``e_ij = LeakyReLU_0.2(a^T [W h_i || W h_j])``,
@@ -54,6 +81,8 @@ def check_layer(layer, kind: str, *, params: Mapping[str, str] | None = None) ->
             h_j``, parameters ``W`` [out, in] and ``a`` [2 * out].
         params: where the parameters are when they have other names, e.g.
             ``{"W": "lin.weight", "B": "root.weight"}`` (dotted attribute paths).
+        time_limit: seconds each call of the constructor, forward or backward may take (None:
+            no limit). A call that does not return in time is reported and the check stops.
 
     Returns:
         A :class:`CheckReport`: ``ok`` when the layer is right; otherwise one problem per
@@ -61,12 +90,16 @@ def check_layer(layer, kind: str, *, params: Mapping[str, str] | None = None) ->
         not run.
 
     Raises:
-        TypeError: ``layer`` is not an ``nn.Module`` class or instance.
-        ValueError: an unknown ``kind``, or a parameter that cannot be found.
+        TypeError: ``layer`` is not an ``nn.Module`` class or instance, or a class whose
+            constructor cannot be called as ``layer(in_features, out_features)``.
+        ValueError: an unknown ``kind``, a parameter that cannot be found, or a ``time_limit``
+            that is not a positive number.
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(map(repr, KINDS))}, got {kind!r}.")
     roles = _roles(kind, params)
+    if time_limit is not None:
+        time_limit = check_real(time_limit, "time_limit", low=0, open_low=True)
     is_class = inspect.isclass(layer)
     if not (is_class and issubclass(layer, nn.Module)) and not isinstance(layer, nn.Module):
         raise TypeError(
@@ -74,8 +107,10 @@ def check_layer(layer, kind: str, *, params: Mapping[str, str] | None = None) ->
             "the class itself (MyLayer, not MyLayer())."
             if not is_class else f"layer must be an nn.Module class, got {layer.__name__}."
         )
+    if is_class and (problem := constructor_problem(layer)):
+        raise TypeError(problem)
     name = layer.__name__ if is_class else type(layer).__name__
-    return _Check(layer, name, kind, roles, is_class).run()
+    return _Check(layer, name, kind, roles, is_class, time_limit).run()
 
 
 def _roles(kind: str, params) -> dict[str, str]:
@@ -91,26 +126,49 @@ def _roles(kind: str, params) -> dict[str, str]:
     return roles
 
 
+@dataclass
+class _Run:
+    """One forward call whose output can be compared: its case, build, output (float64) and the
+    least precise floating dtype the layer computed it in."""
+
+    case: Case
+    built: Built
+    out: Tensor
+    precision: torch.dtype
+
+    @property
+    def rows(self) -> Tensor:
+        """The nodes whose output is finite (the others are reported on their own)."""
+        return torch.isfinite(self.out).all(dim=1)
+
+
 class _Check:
     """One run of ``check_layer``: collects problems (mistakes) and notes (checks run)."""
 
-    def __init__(self, layer, name: str, kind: str, roles: dict[str, str], is_class: bool):
+    def __init__(self, layer, name: str, kind: str, roles: dict[str, str], is_class: bool,
+                 time_limit: float | None):
         self.layer, self.name, self.kind, self.roles = layer, name, kind, roles
-        self.is_class = is_class
+        self.is_class, self.time_limit = is_class, time_limit
         self.problems: list[str] = []
         self.notes: list[str] = []
-        self.runs: list[tuple[Case, Built, Tensor]] = []  # cases whose output can be compared
+        self.runs: list[_Run] = []  # calls whose output can be compared
         self.output_right = False
+        self.hung = False  # a call did not return in time: nothing more is called
+        self.used_extras: list[str] = []  # parameters not in the formula that the output uses
 
     def run(self) -> CheckReport:
         builds = self._builds()
         self._outputs(builds)
         if self.runs:
+            self._extra_parameters(self.runs[0])
             self._compare()
-            finite = [run for run in self.runs if torch.isfinite(run[2]).all()]
-            if finite:
-                self._edge_order(*finite[0])
-                self._gradients(*finite[0])
+            finite = [run for run in self.runs if run.rows.all()]
+            if self.hung:
+                self.notes.append("not run: the order of the edges and the gradients (a call "
+                                  "did not return in time).")
+            elif finite:
+                self._edge_order(finite[0])
+                self._gradients(finite[0])
             else:
                 self.notes.append("not run: the order of the edges and the gradients (no run "
                                   "gave a finite output).")
@@ -119,51 +177,90 @@ class _Check:
             "edge_index); check each form with it: both are compared with the same reference, "
             "so two correct verdicts mean the forms agree."
         )
+        sizes = max(len({(r.built.in_features, r.built.out_features) for r in self.runs}), 1)
         correct = (f"{self.name} is a correct {self.kind} layer: it equals the reference on "
-                   f"{len(self.runs)} runs ({len(GRAPHS)} graphs x {len(self.runs) // len(GRAPHS)}"
-                   " sizes).")
+                   f"{len(self.runs)} runs ({len(GRAPHS)} graphs x {sizes} "
+                   f"size{'s' if sizes > 1 else ''}).")
         return CheckReport(self.name, self.problems, correct=correct, notes=self.notes)
+
+    def _add(self, problem: str) -> None:
+        """Add a problem once."""
+        if problem not in self.problems:
+            self.problems.append(problem)
+
+    # ------------------------------------------------------------------ calling the layer
+    def _call(self, built: Built, case: Case, edge_index: Tensor | None = None) -> Outcome | None:
+        """forward on the case, or None once a call has not returned in time (said once)."""
+        if self.hung:
+            return None
+        outcome = forward(built, case, edge_index, self.time_limit)
+        if outcome.timed_out:
+            self.hung = True
+            self.problems.append(f"forward {outcome.error} on {case.describe()} (an endless "
+                                 "loop?); the check stopped there.")
+            return None
+        return outcome
+
+    def _build(self, size: tuple[int, int] | None) -> nn.Module | str | None:
+        """The layer at ``size``, the student's error as text, or None when it hung."""
+        try:
+            return build(self.layer, size, self.time_limit)
+        except TimedOut as error:
+            self.hung = True
+            self.problems.append(f"{self.name}{size or ''} {error} (an endless loop in "
+                                 "__init__?); the check stopped there.")
+            return None
+        except (Exception, SystemExit) as error:  # noqa: BLE001 - the student's constructor
+            return student_error(error)
 
     # ------------------------------------------------------------------ building
     def _builds(self) -> list[Built]:
         """The layer at each size, with its parameters found and checked against the template."""
         sizes = CLASS_SIZES if self.is_class else [None]
-        builds = []
+        builds, failed = [], {}
         for size in sizes:
-            try:
-                module = build(self.layer, size)
-            except Exception as error:  # noqa: BLE001 - the student's constructor
-                self.problems.append(f"{self.name}{size} raised {student_error(error)}.")
+            module = None if self.hung else self._build(size)
+            if module is None:
+                break
+            if isinstance(module, str):  # the same error at every size is said once
+                failed.setdefault(module, []).append(size)
                 continue
             params = find_parameters(module, self.roles, self.name)
             in_features, out_features = size or _size_of(params["W"], self.name)
             if self._shapes_wrong(params, in_features, out_features):
                 continue
             builds.append(Built(module, in_features, out_features, params))
-        where = (f"built as {self.name}(in, out) at (in, out) = "
-                 f"{', '.join(map(str, CLASS_SIZES))}" if self.is_class
-                 else f"the instance given (a copy), at in={builds[0].in_features}, "
-                      f"out={builds[0].out_features}" if builds else "the instance given")
-        self.notes.append(f"ran: {where}, in eval mode; parameters read: "
-                          f"{', '.join(f'{r} = {p!r}' for r, p in self.roles.items())}.")
-        for built in builds[:1]:
-            mapped = {id(t) for t in built.params.values()}
-            extra = [f"{n} {list(p.shape)}" for n, p in built.module.named_parameters()
-                     if id(p) not in mapped]
-            if extra:
-                self.notes.append(f"parameters not in the {self.kind} formula, left as they are: "
-                                  f"{', '.join(extra)}.")
+        for error, where in failed.items():
+            calls = " and ".join(f"{self.name}{size}" for size in where)
+            self.problems.append(f"{calls} raised {error}.")
+        self.notes.append(self._built_note(builds, failed))
         return builds
+
+    def _built_note(self, builds: list[Built], failed: dict) -> str:
+        """What the checks ran on (only what was really built)."""
+        read = ", ".join(f"{role} = {path!r}" for role, path in self.roles.items())
+        if not builds:
+            return (f"not run: the checks (no {self.name} could be built and used); parameters "
+                    f"read: {read}.")
+        if not self.is_class:
+            where = (f"the instance given (a copy), at in={builds[0].in_features}, "
+                     f"out={builds[0].out_features}")
+        else:
+            done = ", ".join(str((b.in_features, b.out_features)) for b in builds)
+            where = f"built as {self.name}(in, out) at (in, out) = {done}"
+            broken = [str(size) for sizes in failed.values() for size in sizes]
+            if broken:
+                where += f" (not at {', '.join(broken)}: the constructor raised)"
+        return f"ran: {where}, in eval mode; parameters read: {read}."
 
     def _shapes_wrong(self, params: dict[str, Tensor], in_features: int, out_features: int) -> bool:
         wrong = False
         for role, want in parameter_shapes(self.kind, in_features, out_features).items():
             tensor = params[role]
             path = self.roles[role]
-            plain = (f"{path} is a plain tensor, not an nn.Parameter: it is not in "
-                     "layer.parameters(), so no optimiser trains it.")
-            if not isinstance(tensor, nn.Parameter) and plain not in self.problems:
-                self.problems.append(plain)
+            if not isinstance(tensor, nn.Parameter):
+                self._add(f"{path} is a plain tensor, not an nn.Parameter: it is not in "
+                          "layer.parameters(), so no optimiser trains it.")
             fits = tuple(tensor.shape) == want or (role == "a" and tensor.numel() == want[0])
             if not fits:
                 wrong = True
@@ -182,44 +279,55 @@ class _Check:
             built.module.double()
             built.params = find_parameters(built.module, self.roles, self.name)
             all_cases = cases(self.kind, [(built.in_features, built.out_features)])
-            first = forward(built, all_cases[0])
-            if first.error is not None or first.output.dtype != torch.float64:
+            first = self._call(built, all_cases[0])
+            if first is not None and (first.error is not None
+                                      or first.output.dtype != torch.float64):
                 self._try_float32(built, all_cases[0], first)
+            complete = True
             for case in all_cases:
-                outcome = forward(built, case)
+                outcome = self._call(built, case)
+                if outcome is None:
+                    return
                 if outcome.error is not None:  # the same error at the same line: said once
                     key = re.sub(r":.*\(", "(", outcome.error)
                     errors.setdefault(key, (outcome.error, []))[1].append(case.describe())
+                    complete = False
                     continue
                 out = outcome.output.detach().double()
                 if tuple(out.shape) != (case.num_nodes, built.out_features):
                     shapes.append(f"{list(out.shape)} instead of [N, out] = "
                                   f"[{case.num_nodes}, {built.out_features}] ({case.describe()})")
+                    complete = False
                     continue
+                self._output_dtype(built, outcome.output)
                 finite = self._finite(case, out) and finite
                 self._unchanged(case, outcome)
-                self.runs.append((case, built, out))
-            if self.runs and self.runs[-1][1] is built:
-                self._keeps_state(*self.runs[-1])
-        for first, where in errors.values():
-            more = f" (and {len(where) - 1} more run{'s' if len(where) > 2 else ''})"
-            self.problems.append(f"forward {first} on {where[0]}{more if len(where) > 1 else ''}.")
-        if shapes:
-            self.problems.append(f"The output has shape {shapes[0]}"
-                                 f"{f' and {len(shapes) - 1} more' if len(shapes) > 1 else ''}.")
+                self.runs.append(_Run(case, built, out, outcome.precision))
+            if complete and built is builds[0]:
+                self._history(built, all_cases)
+        self._say_errors(errors, shapes)
+        self._precision_note()
         ran = bool(self.runs)
         self.notes.append(f"{'passed' if not shapes else 'FAILED'}: output shape [N, out]."
                           if ran or shapes else "not run: output shape (no output).")
         self.notes.append(f"{'passed' if finite else 'FAILED'}: output finite (no NaN or inf)."
                           if ran else "not run: output finite (no output).")
 
-    def _try_float32(self, built: Built, case: Case, first) -> None:
+    def _say_errors(self, errors: dict, shapes: list[str]) -> None:
+        for first, where in errors.values():
+            more = f" (and {len(where) - 1} more run{'s' if len(where) > 2 else ''})"
+            self.problems.append(f"forward {first} on {where[0]}{more if len(where) > 1 else ''}.")
+        if shapes:
+            self.problems.append(f"The output has shape {shapes[0]}"
+                                 f"{f' and {len(shapes) - 1} more' if len(shapes) > 1 else ''}.")
+
+    def _try_float32(self, built: Built, case: Case, first: Outcome) -> None:
         """Run in float32 when the layer cannot run in float64 (and say so)."""
         built.module.float()
         built.params = find_parameters(built.module, self.roles, self.name)
         built.dtype = torch.float32
-        second = forward(built, case)
-        if second.error is None:
+        second = self._call(built, case)
+        if second is not None and second.error is None:
             why = first.error or f"it returned {first.output.dtype} for float64 input"
             note = (f"compared in float32 (to 1e-4): the layer does not run in float64 (forward "
                     f"{why}); create new tensors with dtype=x.dtype and keep weights in nn.Parameter.")
@@ -229,6 +337,23 @@ class _Check:
         built.module.double()
         built.params = find_parameters(built.module, self.roles, self.name)
         built.dtype = torch.float64
+
+    def _output_dtype(self, built: Built, output: Tensor) -> None:
+        if output.dtype != built.dtype:
+            self._add(f"forward returns {output.dtype} for {built.dtype} input: return the dtype "
+                      "of x (no .half(), .float() or .double() on the output).")
+
+    def _precision_note(self) -> None:
+        """Say when the comparison was less strict because the layer computed less precisely."""
+        lower = [run for run in self.runs if run.precision != run.built.dtype]
+        if not lower:
+            return
+        used = least_precise({run.precision for run in lower})
+        rtol, _ = TOLERANCE[used]
+        given = lower[0].built.dtype
+        self.notes.append(f"compared at {_name(used)} precision (to {rtol:g}): forward computes "
+                          f"in {_name(used)} although x is {_name(given)} (it makes {_name(used)} "
+                          "tensors); create new tensors with dtype=x.dtype to keep x's precision.")
 
     def _finite(self, case: Case, out: Tensor) -> bool:
         bad = (~torch.isfinite(out)).any(dim=1)
@@ -246,109 +371,255 @@ class _Check:
             self.problems.append(problem)
         return False
 
-    def _keeps_state(self, case: Case, built: Built, out: Tensor) -> None:
-        """A freshly built layer gives the same output as one that has run on other graphs."""
-        size = (built.in_features, built.out_features) if self.is_class else None
-        fresh = build(self.layer, size).to(built.dtype)
-        again = Built(fresh, *size or (built.in_features, built.out_features),
-                      find_parameters(fresh, self.roles, self.name), built.dtype)
-        outcome = forward(again, case)
-        rows = torch.isfinite(out).all(dim=1)
-        same = outcome.output is not None and outcome.output.shape == out.shape and self._close(
-            built, outcome.output.detach().double(), out, rows)
-        problem = ("The layer keeps state between calls: a freshly built one gives another output "
-                   f"on {case.graph} than the one that ran on other graphs before (a cached "
-                   "matrix?); compute everything from x and edge_index in forward.")
-        if not same and problem not in self.problems:
-            self.problems.append(problem)
-
-    def _unchanged(self, case: Case, outcome) -> None:
-        problem = None
+    def _unchanged(self, case: Case, outcome: Outcome) -> None:
         if not torch.equal(outcome.x.detach(), case.x.to(outcome.x.dtype)):
-            problem = "forward changes its input x in place; compute new tensors instead."
+            self._add("forward changes its input x in place; compute new tensors instead.")
         elif not torch.equal(outcome.edge_index, case.edge_index):
-            problem = "forward changes edge_index in place; leave the caller's edges as they are."
-        if problem and problem not in self.problems:
-            self.problems.append(problem)
+            self._add("forward changes edge_index in place; leave the caller's edges as they are.")
+
+    # ------------------------------------------------------------------ state
+    def _history(self, built: Built, all_cases: list[Case]) -> None:
+        """The output on a graph does not depend on the calls before it: a fresh layer, the
+        layer after a graph of the same size with other edges, and after a graph of another
+        size, all give the same output (and two calls in a row too)."""
+        found = history_cases(all_cases)
+        fresh = self._fresh(built)
+        if found is None or fresh is None:
+            return
+        target, twin, other = found
+        outputs = [self._call(fresh, target)]
+        for before in (twin, other, None):
+            if before is not None:
+                self._call(built, before)
+            outputs.append(self._call(built, target))
+        if any(o is None or o.error is not None or o.output.shape != outputs[0].output.shape
+               for o in outputs):
+            return  # an error or a hang is reported by the other checks
+        tolerance = least_precise({o.precision for o in outputs})
+        fresh_out, after_twin, after_other, again = (o.output.detach().double() for o in outputs)
+        rows = torch.isfinite(fresh_out).all(dim=1)
+        same = [self._close(tolerance, a, b, rows) for a, b in
+                ((after_other, again), (after_twin, after_other), (fresh_out, after_other))]
+        problem = None
+        if not same[0]:
+            problem = (f"The output is random: two calls in a row on {target.graph} with the "
+                       "same x, weights and edges differ (dropout with training=True, or "
+                       "random numbers in forward?); in eval mode a layer is a function of its "
+                       "input.")
+        elif not same[1]:
+            problem = (f"The layer keeps state between calls: its output on {target.graph} "
+                       f"after a call on {twin.graph.split(' (')[0]} (as many nodes, other "
+                       f"edges) differs from its output after a call on "
+                       f"{other.graph.split(' (')[0]} (another number of nodes): is a matrix "
+                       "kept until the number of nodes changes (a cache in self or in the "
+                       "class)? Compute everything from x and edge_index in forward.")
+        elif not same[2]:
+            problem = ("The layer keeps state between calls: a freshly built one gives another "
+                       f"output on {target.graph} than the one that ran on other graphs before "
+                       "(a cached matrix?); compute everything from x and edge_index in forward.")
+        if problem:
+            self._add(problem)
+        self.notes.append(f"{'FAILED' if problem else 'passed'}: the same output on the same "
+                          "graph whatever ran before (a fresh layer, after a graph of the same "
+                          "size with other edges, after one of another size, twice in a row).")
+
+    def _fresh(self, built: Built) -> Built | None:
+        """A newly built layer of the same size and dtype, with the same parameter values."""
+        size = (built.in_features, built.out_features) if self.is_class else None
+        module = self._build(size)
+        if not isinstance(module, nn.Module):
+            return None
+        module = module.to(built.dtype)
+        own = dict(built.module.named_parameters())
+        with torch.no_grad():
+            for name, parameter in module.named_parameters():
+                if name in own and own[name].shape == parameter.shape:
+                    parameter.copy_(own[name])
+        return Built(module, built.in_features, built.out_features,
+                     find_parameters(module, self.roles, self.name), built.dtype)
+
+    # ------------------------------------------------------------------ extra parameters
+    def _extras(self, built: Built) -> list[tuple[str, nn.Parameter]]:
+        """The layer's parameters that are not one of the formula's."""
+        mapped = {id(tensor) for tensor in built.params.values()}
+        return [(name, p) for name, p in built.module.named_parameters() if id(p) not in mapped]
+
+    def _extra_parameters(self, run: _Run) -> None:
+        """Name every parameter outside the formula that the output depends on (changing it
+        changes the output), even when its value happens to be 0."""
+        extras = self._extras(run.built)
+        if not extras:
+            return
+        generator = torch.Generator().manual_seed(11)
+        for name, parameter in extras:
+            saved = parameter.detach().clone()
+            before = self._call(run.built, run.case)  # just before: state does not count
+            with torch.no_grad():
+                parameter.add_(1 + torch.rand(parameter.shape, generator=generator,
+                                              dtype=torch.float64).to(parameter.dtype))
+            outcome = self._call(run.built, run.case)
+            with torch.no_grad():
+                parameter.copy_(saved)
+            if before is None or outcome is None:
+                return
+            if before.error is not None or outcome.error is None and (
+                    outcome.output.shape == before.output.shape and self._close(
+                        run.precision, outcome.output.detach().double(),
+                        before.output.detach().double(), run.rows)):
+                continue
+            self.used_extras.append(name)
+            self.problems.append(self._extra_sentence(name, saved))
+        unused = [f"{n} {list(p.shape)}" for n, p in extras if n not in self.used_extras]
+        if unused:
+            self.notes.append(f"parameters not in the {self.kind} formula, left as they are "
+                              f"(the output does not depend on them): {', '.join(unused)}.")
+
+    def _extra_sentence(self, name: str, value: Tensor) -> str:
+        bias = name == "bias" or name.endswith(".bias")
+        what = "an extra bias" if bias else "an extra parameter"
+        zero = (" It is 0 now, so the output still fits the formula, but training changes it."
+                if not value.any() else "")
+        fix = (" Remove it (nn.Linear(in, out, bias=False) has none)." if bias
+               else " Remove it, or use only W and the other parameters of the formula.")
+        formula = {"mean-gcn": "H' = D^-1 A H W^T + H B^T",
+                   "gat": "h'_i = sum_j alpha_ij W h_j"}[self.kind]
+        return (f"{name} {list(value.shape)} is {what} that is not in the {self.kind} formula "
+                f"{formula}, and the output depends on it.{zero}{fix}")
 
     # ------------------------------------------------------------------ comparison
-    def _close(self, built: Built, got: Tensor, want: Tensor | None, rows: Tensor) -> bool:
+    def _close(self, precision: torch.dtype, got: Tensor, want: Tensor | None,
+               rows: Tensor) -> bool:
         if want is None:
             return False
-        rtol, atol = TOLERANCE[built.dtype]
+        rtol, atol = TOLERANCE[precision]
         return torch.allclose(got[rows], want.detach()[rows], rtol=rtol, atol=atol)
 
+    def _explaining(self, outputs: list[Tensor]):
+        """The simplest variant of the reference that gives ``outputs`` on every run, or None."""
+        for variant in variants(self.kind):
+            if all(self._close(run.precision, out, variant(run.case.x, run.case.edge_index,
+                                                           run.case.params), run.rows)
+                   for run, out in zip(self.runs, outputs)):
+                return variant
+        return None
+
     def _compare(self) -> None:
-        """Right, or the simplest variant that explains every run, or the largest difference."""
-        rows = [torch.isfinite(out).all(dim=1) for _, _, out in self.runs]
-        if not any(ok.any() for ok in rows):
+        """Right, or the simplest variant that explains every run, or the largest difference;
+        when extra parameters are used, also with them set to 0."""
+        if not any(run.rows.any() for run in self.runs):
             self.notes.append("not run: equal to the reference (no finite output to compare).")
             return
-        for variant in variants(self.kind):
-            if all(self._close(built, out, variant(case.x, case.edge_index, case.params), ok)
-                   for (case, built, out), ok in zip(self.runs, rows)):
-                mistakes = variant.mistakes()
-                self.problems += mistakes
-                self.output_right = not mistakes
-                verdict = "passed" if not mistakes else "FAILED"
-                finite = "" if all(r.all() for r in rows) else " (on the rows that are finite)"
-                self.notes.append(f"{verdict}: equal to the reference in {_dtype(self.runs)} on "
-                                  f"{len(self.runs)} runs{finite}."
-                                  + ("" if not mistakes else " Each mistake above was checked: "
-                                     "the reference with exactly these mistakes gives your "
-                                     "output on every run."))
-                return
-        self.problems.append(self._largest_difference(rows))
-        self.notes.append(f"FAILED: equal to the reference in {_dtype(self.runs)}; no variant "
-                          "with the usual mistakes explains the output either.")
+        variant = self._explaining([run.out for run in self.runs])
+        zeroed = ""
+        if variant is None and self.used_extras:
+            outputs = self._outputs_without_extras()
+            variant = self._explaining(outputs) if outputs else None
+            zeroed = f" with {', '.join(self.used_extras)} set to 0" if variant else ""
+        if variant is None:
+            self.problems.append(self._largest_difference())
+            self.notes.append(f"FAILED: equal to the reference in {_dtype(self.runs)}; no "
+                              "variant with the usual mistakes explains the output either.")
+            return
+        mistakes = variant.mistakes()
+        self.problems += mistakes
+        self.output_right = not mistakes and not zeroed
+        verdict = "passed" if not mistakes else "FAILED"
+        finite = "" if all(run.rows.all() for run in self.runs) else (
+            " (on the rows that are finite)")
+        self.notes.append(f"{verdict}: equal to the reference in {_dtype(self.runs)} on "
+                          f"{len(self.runs)} runs{zeroed}{finite}."
+                          + ("" if not mistakes else " Each mistake above was checked: the "
+                             "reference with exactly these mistakes gives your output on every "
+                             "run."))
 
-    def _largest_difference(self, rows: list[Tensor]) -> str:
+    def _outputs_without_extras(self) -> list[Tensor] | None:
+        """Every run again with the extra parameters the output uses set to 0."""
+        outputs = []
+        for run in self.runs:
+            extras = [p for n, p in self._extras(run.built) if n in self.used_extras]
+            saved = [p.detach().clone() for p in extras]
+            with torch.no_grad():
+                for parameter in extras:
+                    parameter.zero_()
+            outcome = self._call(run.built, run.case)
+            with torch.no_grad():
+                for parameter, value in zip(extras, saved):
+                    parameter.copy_(value)
+            if outcome is None or outcome.error is not None or (
+                    outcome.output.shape != run.out.shape):
+                return None
+            outputs.append(outcome.output.detach().double())
+        return outputs
+
+    def _largest_difference(self) -> str:
+        """The node that differs most (among those outside the tolerance) and every node that
+        differs in its run."""
         right = variants(self.kind)[0]
         worst = None
         differing_kinds = set()
-        for (case, built, out), ok in zip(self.runs, rows):
-            want = right(case.x, case.edge_index, case.params).detach()
-            gap = (out - want).abs().amax(dim=1).masked_fill(~ok, 0)
-            rtol, atol = TOLERANCE[built.dtype]
-            differs = gap > atol + rtol * want.abs().amax(dim=1)
+        for run in self.runs:
+            want = right(run.case.x, run.case.edge_index, run.case.params).detach()
+            rtol, atol = TOLERANCE[run.precision]
+            outside = ((run.out - want).abs() > atol + rtol * want.abs()) & run.rows[:, None]
+            differs = outside.any(dim=1)
+            if not differs.any():
+                continue
             for node in torch.nonzero(differs).flatten().tolist():
-                differing_kinds.add(int(case.in_degree[node]) == 0)
+                differing_kinds.add(int(run.case.in_degree[node]) == 0)
+            gap = (run.out - want).abs().amax(dim=1).masked_fill(~differs, 0)
             node = int(gap.argmax())
             if worst is None or gap[node] > worst[0]:
-                worst = (float(gap[node]), case, node, out[node], want[node], differs)
-        gap, case, node, got, want, differs = worst
+                worst = (float(gap[node]), run, node, want, differs)
+        if worst is None:  # cannot happen: the right reference did not fit some run
+            return "The output differs from the reference."
+        gap, run, node, want, differs = worst
         others = torch.nonzero(differs).flatten().tolist()
         text = (f"The output differs from the reference: most at node {node} "
-                f"(in-degree {int(case.in_degree[node])}) of {case.describe()}: yours "
-                f"{_vector(got)}, the reference {_vector(want)} (by up to {gap:.3g}); nodes that "
-                f"differ in that run: {', '.join(map(str, others))}.")
+                f"(in-degree {int(run.case.in_degree[node])}) of {run.case.describe()}: yours "
+                f"{_vector(run.out[node])}, the reference {_vector(want[node])} (by up to "
+                f"{gap:.3g}); nodes that differ in that run: {', '.join(map(str, others))}.")
         if differing_kinds == {True} and self.kind == "mean-gcn":
             text += (" Only nodes without incoming edges differ: such a node aggregates to 0, so "
                      "its output is H B^T.")
         return text
 
     # ------------------------------------------------------------------ other checks
-    def _edge_order(self, case: Case, built: Built, out: Tensor) -> None:
-        outcome = forward(built, case, shuffled(case.edge_index, case.seed))
-        ok = outcome.error is None and outcome.output.shape == out.shape and self._close(
-            built, outcome.output.detach().double(), out, torch.isfinite(out).all(dim=1))
+    def _edge_order(self, run: _Run) -> None:
+        """Two calls in a row, the edges in their order and shuffled, give the same output (in a
+        row, so that state kept between calls, said on its own, does not count here)."""
+        plain = self._call(run.built, run.case)
+        outcome = self._call(run.built, run.case, shuffled(run.case.edge_index, run.case.seed))
+        if plain is None or outcome is None or plain.error is not None:
+            return
+        ok = outcome.error is None and outcome.output.shape == plain.output.shape and self._close(
+            least_precise({plain.precision, outcome.precision}), outcome.output.detach().double(),
+            plain.output.detach().double(), run.rows)
         if not ok:
             self.problems.append("The output changes when the columns of edge_index are put in "
                                  "another order: the layer must not depend on the order of the "
                                  "edges (e.g. assume they are sorted).")
         self.notes.append(f"{'passed' if ok else 'FAILED'}: same output with the edges shuffled.")
 
-    def _gradients(self, case: Case, built: Built, out: Tensor) -> None:
+    def _gradients(self, run: _Run) -> None:
         """Gradients reach x and every parameter, and equal the reference's."""
+        built = run.built
         for parameter in built.module.parameters():
             parameter.grad = None
-        outcome = forward(built, case)
-        weight = torch.randn(out.shape, generator=torch.Generator().manual_seed(7),
+        outcome = self._call(built, run.case)
+        if outcome is None or outcome.error is not None:
+            return
+        weight = torch.randn(run.out.shape, generator=torch.Generator().manual_seed(7),
                              dtype=torch.float64)
         try:
             if outcome.output.requires_grad:  # else nothing reaches anything: said below
-                (outcome.output * weight.to(outcome.output.dtype)).sum().backward()
-        except Exception as error:  # noqa: BLE001 - the student's backward
+                loss = (outcome.output * weight.to(outcome.output.dtype)).sum()
+                run_limited(loss.backward, self.time_limit)
+        except TimedOut as error:
+            self.hung = True
+            self.problems.append(f"backward {error} (an endless loop in a backward of your "
+                                 "own?); the check stopped there.")
+            return
+        except (Exception, SystemExit) as error:  # noqa: BLE001 - the student's backward
             self.problems.append(f"backward raised {student_error(error)}.")
             self.notes.append("FAILED: gradients reach x and every parameter.")
             return
@@ -361,10 +632,11 @@ class _Check:
                 f"No gradient reaches {name}: the output does not depend on it through autograd "
                 "(is it used, or cut off by .detach(), .data, .item() or torch.no_grad()?)."
             )
-        right = self._reference_gradients(case)
+        right = self._reference_gradients(run.case)
+        precision = least_precise({run.precision, outcome.precision})
         differ = [name for name, grad in got.items() if grad is not None and name in right
                   and self.output_right and not self._close(
-                      built, grad.double().reshape(right[name].shape), right[name],
+                      precision, grad.double().reshape(right[name].shape), right[name],
                       slice(None))]
         for name in differ:
             self.problems.append(f"The gradient with respect to {name} differs from the "
@@ -393,8 +665,12 @@ def _size_of(W: Tensor, name: str) -> tuple[int, int]:
     return W.size(1), W.size(0)
 
 
-def _dtype(runs) -> str:
-    return "float32" if any(built.dtype == torch.float32 for _, built, _ in runs) else "float64"
+def _dtype(runs: list[_Run]) -> str:
+    return _name(least_precise({run.precision for run in runs}))
+
+
+def _name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
 
 
 def _vector(values: Tensor) -> str:

@@ -2,9 +2,12 @@
 
 The graphs are directed (so a layer that reads the edges backwards differs), have a node with
 no incoming edge (where a mean divides by 0 and a softmax runs over nothing), and in-degrees
-from 0 to 3 that differ from the out-degrees (so dividing by the wrong degree shows). No
-self-loops and no repeated edges: the reference adds self-loops itself where the layer must.
-Everything is drawn from a generator seeded per case, so a check is repeatable.
+from 0 to 3 that differ from the out-degrees (so dividing by the wrong degree shows). Graph 2
+has the same number of nodes as graph 1 and other edges, so a layer that keeps a matrix until
+the number of nodes changes gives graph 1's answer on it; it also has two edges given twice
+(each column of edge_index is one message, so a repeated edge counts twice). No self-loops:
+the reference adds them itself where the layer must. Everything is drawn from a generator
+seeded per case, so a check is repeatable.
 """
 
 from __future__ import annotations
@@ -14,17 +17,23 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-__all__ = ["CLASS_SIZES", "GRAPHS", "Case", "cases", "parameter_shapes", "shuffled"]
+__all__ = ["CLASS_SIZES", "GRAPHS", "Case", "cases", "history_cases", "parameter_shapes",
+           "shuffled"]
 
 #: (in_features, out_features) a layer class is built with: equal, shrinking, growing.
 CLASS_SIZES = ((3, 3), (4, 2), (2, 5))
 
-#: name -> (number of nodes, edges j -> i as (j, i)), listed in no particular order.
+#: name -> (number of nodes, edges j -> i as (j, i)), listed in no particular order. Graph 2
+#: follows graph 1 (same size, other edges) so that a cache keyed by the size is stale on it.
 GRAPHS = {
     "graph 1 (5 nodes; node 0 has no incoming edge)": (
         5, ((0, 2), (3, 2), (0, 1), (2, 3), (1, 2), (4, 3), (1, 4), (0, 4), (3, 1)),
     ),
-    "graph 2 (7 nodes; nodes 3 and 6 have no incoming edge)": (
+    "graph 2 (5 nodes, other edges than graph 1; node 4 has no incoming edge; the edges "
+    "0 -> 1 and 4 -> 2 are given twice)": (
+        5, ((0, 1), (2, 1), (3, 0), (0, 1), (1, 0), (4, 2), (1, 3), (4, 3), (0, 2), (4, 2)),
+    ),
+    "graph 3 (7 nodes; nodes 3 and 6 have no incoming edge)": (
         7, ((1, 0), (6, 0), (4, 2), (3, 0), (0, 1), (4, 1), (5, 2), (3, 4), (2, 5), (6, 5),
             (1, 4), (0, 5)),
     ),
@@ -81,3 +90,15 @@ def shuffled(edge_index: Tensor, seed: int) -> Tensor:
     """The same edges in another order."""
     generator = torch.Generator().manual_seed(seed)
     return edge_index[:, torch.randperm(edge_index.size(1), generator=generator)]
+
+
+def history_cases(runs: list[Case]) -> tuple[Case, Case, Case] | None:
+    """(target, twin, other) among one size's cases: ``twin`` has as many nodes as ``target``
+    and other edges, ``other`` another number of nodes (None if there are no such three). The
+    target is the latest such case, so that it is not the first graph a layer ever saw."""
+    for target in reversed(runs):
+        twins = [c for c in runs if c.num_nodes == target.num_nodes and c.graph != target.graph]
+        others = [c for c in runs if c.num_nodes != target.num_nodes]
+        if twins and others:
+            return target, twins[0], others[0]
+    return None

@@ -6,6 +6,8 @@ the oracle ``check_layer`` compares a student's layer with. ``edge_index[0]`` is
 
 - mean-GCN: ``H' = D^-1 A H W^T + H B^T`` with D the in-degree; a node without incoming edges
   aggregates to 0, so its output is ``H B^T``. W and B are [out, in].
+- Each column of edge_index is one edge: ``A[i, j]`` is the number of edges j -> i, so an edge
+  given twice counts twice (in the mean-GCN's sum and degree, in the GAT's softmax).
 - GAT (one head): add one self-loop per node; for each edge j -> i
   ``e_ij = LeakyReLU_0.2(a^T [W h_i || W h_j])`` (first half of a on the target i),
   ``alpha_ij = softmax of e_ij over the incoming edges of i`` and ``h'_i = sum_j alpha_ij W h_j``.
@@ -28,6 +30,8 @@ from torch import Tensor
 __all__ = ["GATVariant", "MeanGCNVariant", "variants"]
 
 GAT_SLOPE = 0.2
+_MERGED = ("It counts a repeated edge only once: each column of edge_index is one edge, so an "
+           "edge j -> i given twice counts twice")
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ class MeanGCNVariant:
         swapped: W and B exchanged (``D^-1 A H B^T + H W^T``).
         untransposed: ``H W`` and ``H B`` instead of ``H W^T`` and ``H B^T`` (only defined
             when in == out).
+        merged: an edge given twice counted once (A[i, j] = 1 instead of the number of edges).
     """
 
     reversed: bool = False
@@ -51,6 +56,7 @@ class MeanGCNVariant:
     root: bool = True
     swapped: bool = False
     untransposed: bool = False
+    merged: bool = False
 
     def __call__(self, x: Tensor, edge_index: Tensor, params: dict[str, Tensor]) -> Tensor | None:
         """The output [N, out] for x [N, in], or None where the variant is undefined."""
@@ -61,7 +67,7 @@ class MeanGCNVariant:
             if W.size(0) != W.size(1):
                 return None
             W, B = W.t(), B.t()
-        A = _dense(edge_index, x.size(0), self_loops=self.self_loops, x=x)
+        A = _dense(edge_index, x.size(0), self_loops=self.self_loops, x=x, merged=self.merged)
         if self.reversed:
             A = A.t()
         in_degree, out_degree = A.sum(dim=1), A.sum(dim=0)
@@ -113,6 +119,10 @@ class MeanGCNVariant:
         if self.untransposed:
             said.append("It multiplies by W and B instead of their transposes: with W and B of "
                         "shape [out, in] the layer is H' = D^-1 A H W^T + H B^T (x @ W.T).")
+        if self.merged:
+            said.append(_MERGED + " in the sum and in the in-degree of i (A[i, j] = 2 there); "
+                        "setting A[i, j] = 1 loses the repeat: add the edges up (index_add_, or "
+                        "index_put_ with accumulate=True).")
         return said
 
 
@@ -130,6 +140,7 @@ class GATVariant:
             slope).
         weights: ``"softmax"`` (right), ``"exp"`` (exp(e) not divided by its sum) or ``"raw"``
             (e itself).
+        merged: an edge given twice counted once (a 0/1 mask instead of one term per edge).
     """
 
     reversed: bool = False
@@ -138,14 +149,16 @@ class GATVariant:
     halves_swapped: bool = False
     activation: str = "leaky 0.2"
     weights: str = "softmax"
+    merged: bool = False
 
     def __call__(self, x: Tensor, edge_index: Tensor, params: dict[str, Tensor]) -> Tensor:
         W, a = params["W"], params["a"]
         out_features = W.size(0)
         Wh = x @ W.t()
-        mask = _dense(edge_index, x.size(0), self_loops=self.self_loops, x=x) != 0
+        counts = _dense(edge_index, x.size(0), self_loops=self.self_loops, x=x,
+                        merged=self.merged)  # [i, j]: the number of edges j -> i
         if self.reversed:
-            mask = mask.t()
+            counts = counts.t()
         first, second = a[:out_features], a[out_features:]
         if self.halves_swapped:
             first, second = second, first
@@ -153,11 +166,12 @@ class GATVariant:
         slope = {"leaky 0.2": GAT_SLOPE, "leaky 0.01": 0.01, "none": 1.0}[self.activation]
         scores = torch.where(scores >= 0, scores, slope * scores)
         if self.weights == "raw":
-            alpha = torch.where(mask, scores, torch.zeros_like(scores))
+            alpha = counts * scores
         elif self.weights == "exp":
-            alpha = torch.where(mask, scores.exp(), torch.zeros_like(scores))
+            alpha = counts * scores.exp()
         else:
-            alpha = _masked_softmax(scores, mask, dim=1 if self.normalise_over == "target" else 0)
+            alpha = _counted_softmax(scores, counts,
+                                     dim=1 if self.normalise_over == "target" else 0)
         return alpha @ Wh
 
     def mistakes(self) -> list[str]:
@@ -190,6 +204,10 @@ class GATVariant:
             "raw": [("The attention weights are not normalised: alpha_ij is the softmax of e_ij "
                     "over the incoming edges of i, not e_ij itself.")],
         }[self.weights]
+        if self.merged:
+            said.append(_MERGED + " in the softmax over the incoming edges of i, each with its "
+                        "own weight; a 0/1 mask A[i, j] loses the repeat: compute the attention "
+                        "per column of edge_index.")
         return said
 
 
@@ -202,7 +220,7 @@ def variants(kind: str) -> list[MeanGCNVariant] | list[GATVariant]:
             for values in itertools.product(
                 (False, True),
                 ("in-degree of i", "none", "in-degree of j", "out-degree of j", "out-degree of i"),
-                (False, True), (True, False), (False, True), (False, True),
+                (False, True), (True, False), (False, True), (False, True), (False, True),
             )
             if not (values[4] and not values[3])  # a swap needs both terms
             and not (values[0] and values[1] not in ("in-degree of i", "none"))
@@ -212,7 +230,7 @@ def variants(kind: str) -> list[MeanGCNVariant] | list[GATVariant]:
             GATVariant(*values)
             for values in itertools.product(
                 (False, True), ("target", "source"), (True, False), (False, True),
-                ("leaky 0.2", "none", "leaky 0.01"), ("softmax", "exp", "raw"),
+                ("leaky 0.2", "none", "leaky 0.01"), ("softmax", "exp", "raw"), (False, True),
             )
             if not (values[1] == "source" and values[5] != "softmax")  # no softmax, no end
         ]
@@ -224,11 +242,15 @@ def _mistake_count(variant) -> int:
     return sum(getattr(variant, f.name) != getattr(default, f.name) for f in fields(variant))
 
 
-def _dense(edge_index: Tensor, num_nodes: int, *, self_loops: bool, x: Tensor) -> Tensor:
-    """A [N, N] with ``A[i, j]`` = the number of edges j -> i (+ I with ``self_loops``)."""
+def _dense(edge_index: Tensor, num_nodes: int, *, self_loops: bool, x: Tensor,
+           merged: bool = False) -> Tensor:
+    """A [N, N] with ``A[i, j]`` = the number of edges j -> i (1 where there is any, with
+    ``merged``), + I with ``self_loops``."""
     A = torch.zeros(num_nodes, num_nodes, dtype=x.dtype)
     A.index_put_((edge_index[1], edge_index[0]), torch.ones(edge_index.size(1), dtype=x.dtype),
                  accumulate=True)
+    if merged:
+        A = (A != 0).to(x.dtype)
     return A + torch.eye(num_nodes, dtype=x.dtype) if self_loops else A
 
 
@@ -238,12 +260,13 @@ def _inverse(degrees: Tensor) -> Tensor:
     return 1 / degrees.clamp(min=1)
 
 
-def _masked_softmax(scores: Tensor, mask: Tensor, dim: int) -> Tensor:
-    """Softmax of ``scores`` along ``dim`` over the entries where ``mask`` is True (0 where a
-    row/column has none)."""
+def _counted_softmax(scores: Tensor, counts: Tensor, dim: int) -> Tensor:
+    """Softmax of ``scores`` along ``dim``, each entry taken ``counts`` times (one term per
+    edge; 0 where a row/column has no edge)."""
+    mask = counts != 0
     filled = scores.masked_fill(~mask, float("-inf"))
     top = filled.amax(dim=dim, keepdim=True)
     top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))
-    exp = (filled - top).exp() * mask
+    exp = (filled - top).exp() * counts
     total = exp.sum(dim=dim, keepdim=True)
     return exp / torch.where(total > 0, total, torch.ones_like(total))

@@ -4,28 +4,39 @@
 
 Imports FILE.py (its folder first on the import path, so its own imports work), takes the class
 and prints the report. Exit status: 0 the layer is right, 1 it is wrong, 2 unusable input: no
-such file or class, a file that fails to import (its error is shown in a few lines), a
-parameter that cannot be found.
+such file or class, a file that fails to import (its error is shown in a few lines) or takes
+longer than ``IMPORT_TIME_LIMIT`` seconds, a class whose constructor does not take
+``(in_features, out_features)``, a parameter that cannot be found.
+
+While the file is imported and checked it is registered in ``sys.modules`` under a name of its
+own (so dataclasses, pickle and ``typing.get_type_hints`` find its classes), and its folder is
+first on ``sys.path``; both are removed afterwards.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import inspect
 import os
+import re
 import sys
 import traceback
+import uuid
 
 from torch import nn
 
 from ..check import check_layer
-from ..check.layer import KINDS
+from ..check.layer import KINDS, TIME_LIMIT
+from ..check.layer_run import TimedOut, run_limited
 from . import UsageError
 
 NAME = "check-layer"
 #: How many lines of the student's import error are shown.
 SHOWN_ERROR_LINES = 6
+#: Seconds the import of the student's file may take (importing torch-based packages included).
+IMPORT_TIME_LIMIT = 20.0
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -43,6 +54,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--param", action="append", default=[], metavar="ROLE=PATH",
         help="where a parameter is when it is not named W, B or a, e.g. --param W=lin.weight",
     )
+    parser.add_argument(
+        "--time-limit", type=float, default=TIME_LIMIT, metavar="SECONDS",
+        help=f"seconds each call of the constructor, forward or backward may take (default "
+        f"{TIME_LIMIT:g}); a layer that takes longer is reported as wrong",
+    )
     return parser
 
 
@@ -50,38 +66,61 @@ def run(args: argparse.Namespace) -> int:
     path, _, class_name = args.target.rpartition(":")
     if not path or not class_name:
         raise UsageError(f"write the layer as FILE.py:ClassName, got {args.target!r}.")
-    layer = _load_class(path, class_name)
     params = {}
     for item in args.param:
         role, equals, attribute = item.partition("=")
         if not equals or not role or not attribute:
             raise UsageError(f"--param takes ROLE=PATH such as W=lin.weight, got {item!r}.")
         params[role] = attribute
-    try:
-        report = check_layer(layer, args.kind, params=params)
-    except (TypeError, ValueError) as error:
-        raise UsageError(str(error)) from None
+    with _their_module(path) as module:
+        layer = _load_class(module, path, class_name)
+        try:
+            report = check_layer(layer, args.kind, params=params, time_limit=args.time_limit)
+        except (TypeError, ValueError) as error:
+            raise UsageError(str(error)) from None
     print(report)
     return 0 if report.ok else 1
 
 
-def _load_class(path: str, class_name: str):
-    """The object named ``class_name`` in the file (check_layer says if it is no layer)."""
+@contextlib.contextmanager
+def _their_module(path: str):
+    """The student's file, imported as a module registered in ``sys.modules`` under a unique
+    name, with its folder first on ``sys.path``; both are undone on leaving."""
     if not os.path.isfile(path):
         raise UsageError(f"file {path!r} not found.")
     folder = os.path.dirname(os.path.abspath(path))
-    module_name = "gnnkit_checked_" + os.path.splitext(os.path.basename(path))[0]
+    stem = re.sub(r"\W", "_", os.path.splitext(os.path.basename(path))[0])
+    module_name = f"gnnkit_checked_{stem}_{uuid.uuid4().hex[:8]}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise UsageError(f"{path!r} is not a Python file.")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
     sys.path.insert(0, folder)
     try:
-        spec.loader.exec_module(module)
+        _import(spec, module, path)
+        yield module
+    finally:
+        if folder in sys.path:  # the file may have changed sys.path itself
+            sys.path.remove(folder)
+        sys.modules.pop(module_name, None)
+
+
+def _import(spec, module, path: str) -> None:
+    """Run the file, within ``IMPORT_TIME_LIMIT`` seconds; its own errors become one message."""
+    try:
+        run_limited(lambda: spec.loader.exec_module(module), IMPORT_TIME_LIMIT)
+    except TimedOut:
+        raise UsageError(f"{path} did not finish importing within {IMPORT_TIME_LIMIT:g} s (an "
+                         "endless loop or a long computation at the top level of the file?); "
+                         "put that work inside a function.") from None
     except (Exception, SystemExit) as error:  # noqa: BLE001 - the student's file: show its error
         raise UsageError(f"{path} failed to import:\n{_their_error(error, path)}") from None
-    finally:
-        sys.path.remove(folder)
+
+
+def _load_class(module, path: str, class_name: str):
+    """The object named ``class_name`` in the file (check_layer says if it is no layer)."""
+    module_name = module.__name__
     layer = getattr(module, class_name, None)
     if layer is None:
         classes = sorted(name for name, value in vars(module).items()
