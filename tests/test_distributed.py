@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -142,4 +143,49 @@ def test_gnnkit_train_under_torchrun(tmp_path):
 def test_gnnkit_train_under_torchrun_needs_a_batch_size(tmp_path):
     result = _torchrun("-m", "gnnkit", "train", "--seeds", "1", tmp_path=tmp_path)
     assert result.returncode != 0  # torchrun reports the failed ranks in its own words
-    assert "gnnkit train: error: training under torchrun needs --batch-size" in result.stderr
+    assert result.stderr.count("gnnkit train: error: training in several processes needs "
+                               "batch_size") == 1  # rank 0 only
+
+
+def test_argparse_and_device_errors_print_once_under_torchrun(tmp_path):
+    result = _torchrun("-m", "gnnkit", "train", "--model", "transformer", tmp_path=tmp_path)
+    assert result.returncode != 0 and result.stderr.count("invalid choice") == 1
+    if not torch.cuda.is_available():
+        result = _torchrun("-m", "gnnkit", "train", "--device", "cuda", "--batch-size", "4",
+                           tmp_path=tmp_path)
+        assert result.returncode != 0
+        assert result.stderr.count("gnnkit train: error: --device 'cuda'") == 1
+        assert result.stderr.count("Traceback") <= 1  # torchrun's own ChildFailedError only
+
+
+def _stall(rank: int, port: int, folder: str) -> None:
+    """Rank 1 stalls for 20 s; rank 0 waits in an all-reduce with a 2 s timeout."""
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2",
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    start = time.monotonic()
+    try:
+        with distributed.process_group("cpu", timeout=2):
+            if rank == 1:
+                time.sleep(20)
+            distributed.mean_over_ranks(1.0)
+        outcome = "finished"
+    except distributed.ProcessGroupError as error:
+        outcome = f"{time.monotonic() - start:.1f} {error}"
+    except RuntimeError as error:  # rank 1, whose peer is gone, may fail while joining
+        outcome = f"RuntimeError {error}"
+    (Path(folder) / f"rank{rank}.txt").write_text(outcome)
+
+
+def test_a_stalled_process_stops_the_others_after_the_timeout(tmp_path):
+    mp.spawn(_stall, args=(free_port(), str(tmp_path)), nprocs=2)
+    seconds, message = (tmp_path / "rank0.txt").read_text().split(" ", 1)
+    assert float(seconds) < 15, message  # not the 20 s stall: the 2 s timeout
+    assert message.startswith("process 0 of 2 stopped: RuntimeError: ")
+    assert "the 2 s timeout" in message
+
+
+def test_process_group_timeout_is_checked():
+    for bad in (0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="timeout must be"), \
+                distributed.process_group("cpu", timeout=bad):
+            pass
