@@ -64,13 +64,14 @@ class cached_tensor:
         graph.__setattr__(self.name, value)
 
 
-def _versions(value) -> tuple:
-    """The version counters of the tensors in ``value`` (a tensor, a Graph or a tuple of them);
-    an in-place edit of a tensor bumps its counter. Inference tensors have none (None)."""
+def _stamp(value) -> tuple[tuple[Tensor, int], ...]:
+    """``(tensor, version counter)`` for each tensor in ``value`` (a tensor, a Graph or a tuple
+    of them): an in-place edit of a tensor bumps its counter. Inference tensors carry no
+    counter and are left out."""
     if isinstance(value, Tensor):
-        return (None if value.is_inference() else value._version,)
+        return () if value.is_inference() else ((value, value._version),)
     if isinstance(value, tuple):
-        return tuple(v for item in value for v in _versions(item))
+        return tuple(pair for item in value for pair in _stamp(item))
     return ()
 
 
@@ -171,7 +172,7 @@ class Graph:
         value = self.__dict__.setdefault(name, value)
         # Reading version counters breaks a torch.compile graph: while tracing, the stamp is
         # left to the next eager check.
-        self._stamps.setdefault(name, None if torch.compiler.is_compiling() else _versions(value))
+        self._stamps.setdefault(name, None if torch.compiler.is_compiling() else _stamp(value))
         return value
 
     def _check_unedited(self) -> None:
@@ -180,15 +181,16 @@ class Graph:
         if torch.compiler.is_compiling():
             return
         for name, stamp in list(self._stamps.items()):
-            versions = _versions(self.__dict__[name])
             if stamp is None:
-                self._stamps[name] = versions
-            elif versions != stamp:
-                raise ValueError(
-                    f"graph.{name} was modified in place after the Graph was made; a Graph is "
-                    "immutable and its cached layouts would be stale. Build a new Graph from "
-                    "the edited edges instead: gnnkit.Graph(edge_index, num_nodes)."
-                )
+                self._stamps[name] = _stamp(self.__dict__[name])
+                continue
+            for tensor, version in stamp:
+                if tensor._version != version:
+                    raise ValueError(
+                        f"graph.{name} was modified in place after the Graph was made; a Graph "
+                        "is immutable and its cached layouts would be stale. Build a new Graph "
+                        "from the edited edges instead: gnnkit.Graph(edge_index, num_nodes)."
+                    )
 
     def __setattr__(self, name: str, value) -> None:
         raise AttributeError(
