@@ -4,7 +4,7 @@ Convention: ``edge_index[:, k] = (j, i)`` for an edge j -> i, and ``A[i, j] = 1`
 (rows are receivers), so row i of ``D^-1 A H`` averages i's in-neighbours.
 """
 
-from . import data, datasets, nn, ops, sampling, snap, store, synthetic
+from . import data, datasets, link, nn, ops, sampling, snap, store, synthetic
 from .check import CheckReport, check_adjacency, check_laplacian, check_layer, check_matrix
 from .graph import Graph, as_graph
 from .io import homework_graph, load_graph
@@ -34,6 +34,7 @@ __all__ = [
     "homework_graph",
     "inverse_degree_matrix",
     "laplacian",
+    "link",
     "load_graph",
     "matrix_power",
     "nn",
