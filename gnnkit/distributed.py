@@ -69,7 +69,7 @@ def process_group(device: str | torch.device = "cpu",
         ValueError: ``timeout`` is not a finite number > 0.
         ProcessGroupError: training under the group failed (see above).
     """
-    timeout = check_real(timeout, "timeout", low=0.0, open_low=True)
+    timeout = check_timeout(timeout)
     device = torch.device(device)
     if not launched() or dist.is_initialized():
         yield device
@@ -91,6 +91,11 @@ def process_group(device: str | torch.device = "cpu",
         ) from error
     finally:
         dist.destroy_process_group()
+
+
+def check_timeout(value, name: str = "timeout") -> float:
+    """A process-group timeout: a finite number of seconds > 0 (errors call it ``name``)."""
+    return check_real(value, name, low=0.0, open_low=True)
 
 
 def rank() -> int:

@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 from .. import distributed, store
-from .._validate import check_int, check_real
+from .._validate import check_int
 from ..datasets import load_dataset
 from ..models import MODELS
 from ..train import TrainConfig, dataset_graph, summarize, threads_for, train_seeds
@@ -148,7 +148,7 @@ def _check_flags(args: argparse.Namespace) -> tuple[int, int] | None:
     check_int(args.seeds, "--seeds", low=1)
     if args.threads is not None:
         check_int(args.threads, "--threads", low=1)
-    check_real(args.dist_timeout, "--dist-timeout", low=0.0, open_low=True)
+    distributed.check_timeout(args.dist_timeout, "--dist-timeout")
     for name in MINIMUM:
         if getattr(args, name) is not None:
             check_setting(name, getattr(args, name), "--" + name.replace("_", "-"))
