@@ -113,9 +113,11 @@ def negative_edges(graph, num: int, *, generator: torch.Generator | None = None)
     """``num`` distinct pairs (j, i), j != i, such that j -> i is no edge: [2, num].
 
     Drawn uniformly among all such pairs (a uniformly random subset of size ``num``, in
-    random order). Pairs are drawn in rounds: candidates ``j * N + i`` are tested for
+    random order). Pairs are drawn in rounds: candidates ``i * N + j`` are tested for
     membership among the sorted keys of the edges with ``searchsorted`` and the survivors
-    merged, until ``num`` distinct ones are found. Memory: O(E + num), no N x N structure,
+    merged, until ``num`` distinct ones are found. The edge keys come without a sort from a
+    graph whose CSR is cached (one used by a layer or the sampler before), else from one
+    sort of the E keys. Memory: O(E + num), no N x N structure,
     except for tiny graphs (N^2 <= 4M pairs), whose non-edges are listed exactly.
 
     Args:
@@ -134,8 +136,7 @@ def negative_edges(graph, num: int, *, generator: torch.Generator | None = None)
     if num_nodes > _MAX_NODES:
         raise ValueError(f"negative_edges supports at most {_MAX_NODES:,} nodes (pair keys "
                          f"j * N + i in int64), got {num_nodes:,}.")
-    source, target = graph.edge_index
-    keys = torch.unique(source * num_nodes + target)  # sorted, distinct
+    keys = _edge_keys(graph)
     loops = int((keys // max(num_nodes, 1) == keys % max(num_nodes, 1)).sum())
     available = num_nodes * (num_nodes - 1) - (keys.numel() - loops)
     if num > available:
@@ -154,11 +155,26 @@ def negative_edges(graph, num: int, *, generator: torch.Generator | None = None)
             wanted = num - found.numel()
             draws = min(int(1.25 * wanted / accept) + 64, _MAX_DRAW)
             pair = torch.randint(num_nodes, (2, draws), generator=generator, device=device)
-            candidates = torch.unique((pair[0] * num_nodes + pair[1])[pair[0] != pair[1]])
+            candidates = torch.unique((pair[1] * num_nodes + pair[0])[pair[0] != pair[1]])
             candidates = candidates[~_contains(keys, candidates)]  # sorted queries: cache hits
             found = torch.unique(torch.cat([found, candidates]))
     chosen = found[torch.randperm(found.numel(), generator=generator, device=device)[:num]]
-    return torch.stack([chosen // num_nodes, chosen % num_nodes])
+    return torch.stack([chosen % num_nodes, chosen // num_nodes])
+
+
+def _edge_keys(graph: Graph) -> Tensor:
+    """[K] sorted distinct keys ``i * N + j`` of the edges j -> i. From the cached CSR (grouped
+    by target) when the graph has one: already sorted when the sources of each target are
+    ascending (checked in O(E)), so no sort is needed; else one sort."""
+    num_nodes = graph.num_nodes
+    if "csr" in graph.__dict__:
+        _, col, _ = graph.csr
+        keys = graph.csr_target * num_nodes + col
+        if keys.numel() < 2 or bool((keys[1:] >= keys[:-1]).all()):
+            return torch.unique_consecutive(keys)
+        return torch.unique(keys)
+    source, target = graph.edge_index
+    return torch.unique(target * num_nodes + source)
 
 
 def _contains(sorted_keys: Tensor, values: Tensor) -> Tensor:

@@ -40,6 +40,20 @@ def test_negative_edges_are_never_edges_nor_loops(num_nodes, num_edges, num):
     assert int(negatives.min()) >= 0 and int(negatives.max()) < num_nodes
 
 
+@pytest.mark.parametrize("form", ["cached", "from_csr"])
+def test_negative_edges_with_a_cached_csr(form):
+    edge_index = random_graph(3000, 20000, seed=5)
+    graph = Graph(edge_index, 3000)
+    rowptr, col, _ = graph.csr
+    if form == "from_csr":  # sources of each target in descending order
+        graph = Graph.from_csr(rowptr, torch.cat([part.flip(0) for part in torch.split(
+            col, graph.in_degree.tolist())]), 3000)
+    negatives = negative_edges(graph, 4000, generator=torch.Generator().manual_seed(2))
+    found = _pairs(negatives)
+    assert len(found) == 4000 and not found & _pairs(edge_index)
+    assert all(j != i for j, i in found)
+
+
 def test_negative_edges_take_every_non_edge_and_refuse_more():
     edge_index = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 2]])  # a self-loop counts for nothing
     graph = Graph(edge_index, 3)
