@@ -188,6 +188,8 @@ def message_passing_mean_gcn(in_features: int, out_features: int) -> nn.Module:
     from gnnkit.nn import MessagePassing
 
     class MeanGCN(MessagePassing):
+        fused_message = "x_j"
+
         def __init__(self, in_features, out_features):
             super().__init__(aggr="mean")
             self.W = nn.Linear(in_features, out_features, bias=False)

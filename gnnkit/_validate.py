@@ -7,6 +7,7 @@ Every public function turns user input into tensors here, so that bad input fail
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -176,7 +177,7 @@ def check_real(value, name: str, *, low: float | None = None, high: float | None
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__}).")
     value = float(value)
-    if value != value or value in (float("inf"), float("-inf")):
+    if not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value}.")
     too_low = low is not None and (value <= low if open_low else value < low)
     too_high = high is not None and (value >= high if open_high else value > high)

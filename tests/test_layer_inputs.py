@@ -365,7 +365,9 @@ def test_fused_path_refuses_x_with_the_wrong_rows_for_a_graph():
 
 # ---------------------------------------------------------------------- fused vs general path
 class Fused(MessagePassing):
-    """message x_j: the fused path."""
+    """message x_j, declared: the fused path."""
+
+    fused_message = "x_j"
 
     def __init__(self, aggr):
         super().__init__(aggr=aggr)
@@ -385,7 +387,9 @@ class General(Fused):
 
 
 class FusedWeighted(MessagePassing):
-    """message x_j times a per-edge weight [E, 1]: the fused path for sum and mean."""
+    """message x_j times a per-edge weight [E, 1], declared: the fused path for sum and mean."""
+
+    fused_message = "x_j * w"
 
     def __init__(self, aggr, weight_shape):
         super().__init__(aggr=aggr)
@@ -511,7 +515,8 @@ def test_max_message_of_exactly_zero_gets_its_gradient(reduce):
 
 
 class WeightedByEdge(MessagePassing):
-    """message = x_j * edge_weight with edge_weight [E], taken literally."""
+    """message = x_j * edge_weight with edge_weight [E], taken literally (it broadcasts along
+    the features, so it is no row scaling: not declared)."""
 
     def __init__(self, aggr="sum"):
         super().__init__(aggr=aggr)
@@ -633,6 +638,8 @@ def test_fused_path_ignores_what_an_overridden_update_reads():
 class WeightedOrNot(MessagePassing):
     """message(x_j, edge_weight=None): the weight may be left out of propagate()."""
 
+    fused_message = "x_j * w"
+
     def __init__(self):
         super().__init__(aggr="sum")
 
@@ -651,3 +658,61 @@ def test_a_message_argument_with_a_default_may_be_left_out():
     weight = torch.tensor([[2.0], [3.0], [4.0]], dtype=torch.float64)
     torch.testing.assert_close(WeightedOrNot()(x, edge_index), x.roll(1, 0))
     torch.testing.assert_close(WeightedOrNot()(x, edge_index, weight), (x * weight).roll(1, 0))
+
+
+# ---------------------------------------------------------------- declared fusion (issue 15, 3)
+class DroppedSources(MessagePassing):
+    """A general message with randomness: it must be drawn once per propagate."""
+
+    def __init__(self):
+        super().__init__(aggr="sum")
+        self.calls = 0
+
+    def forward(self, x, graph):
+        return self.propagate(graph, x=x)
+
+    def message(self, x_j):
+        self.calls += 1
+        return torch.nn.functional.dropout(x_j, 0.5)
+
+
+def test_message_runs_once_per_propagate_and_draws_once(aggregate_calls):
+    edge_index = random_graph(6, 15, seed=4)
+    x = torch.randn(6, 3)
+    layer = DroppedSources()
+    torch.manual_seed(0)
+    layer(x, edge_index)
+    after_one_call = torch.rand(1)
+    torch.manual_seed(0)
+    torch.nn.functional.dropout(torch.ones(edge_index.size(1), 3), 0.5)  # exactly one draw
+    assert layer.calls == 1 and aggregate_calls == []
+    assert torch.equal(after_one_call, torch.rand(1))  # one dropout draw, not two
+
+
+def test_the_fused_path_never_calls_message(monkeypatch, aggregate_calls):
+    layer = Fused("mean")
+    monkeypatch.setattr(layer, "message", lambda x_j: pytest.fail("message() was called"))
+    layer(torch.randn(4, 2), torch.tensor([[0, 1, 2], [1, 2, 3]]))
+    assert aggregate_calls == ["mean"]
+
+
+def test_an_undeclared_message_override_takes_the_general_path(aggregate_calls):
+    class Undeclared(MessagePassing):
+        def message(self, x_j):
+            return x_j
+
+    out = Undeclared(aggr="sum").propagate(torch.tensor([[0, 1], [1, 0]]), x=torch.eye(2))
+    assert Undeclared.fused_message is None and aggregate_calls == []
+    torch.testing.assert_close(out, torch.eye(2).flip(0))
+
+
+@pytest.mark.parametrize("form, message", [
+    ("x_j", lambda self, x_i, x_j: x_j),
+    ("x_j", lambda self, x_j, w: x_j),
+    ("x_j * w", lambda self, x_j: x_j),
+    ("x_j * w", lambda self, x_j, h_j: x_j),
+    ("x_j + w", lambda self, x_j, w: x_j + w),
+])
+def test_a_declaration_the_message_cannot_mean_is_refused_at_class_creation(form, message):
+    with pytest.raises(TypeError, match="fused_message"):
+        type("Bad", (MessagePassing,), {"fused_message": form, "message": message})

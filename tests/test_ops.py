@@ -555,7 +555,7 @@ GRAPH5 = Graph(torch.tensor([[0, 1, 2, 3], [1, 2, 3, 4]]), 5)
          "ids must lie in 0..2"),
         (lambda: scatter(torch.tensor([0, 1]), torch.randn(3, 2), 3), ValueError,
          "one entry per row of x"),
-        (lambda: scatter(torch.tensor([0, 1, 1]), torch.randn(3, 2), 3, "median"), ValueError,
+        (lambda: scatter(torch.tensor([0, 1, 1]), torch.randn(3, 2), 3, "prod"), ValueError,
          "reduce must be one of"),
         (lambda: scatter(torch.tensor([0, 1, 1]), torch.randn(3, 2), 3.0), TypeError, "dim_size"),
         (lambda: SumAggregation()(torch.ones(3, 2), torch.tensor([True, False, True]), 4),
@@ -584,3 +584,22 @@ def test_ops_refuse_bad_arguments_with_a_clear_error(call, error, words):
 def test_edge_dots_refuses_bad_arguments_with_a_clear_error(call, error):
     with pytest.raises(error):
         call()
+
+
+def test_scatter_median_matches_torch_median_per_node_with_or_without_the_graph():
+    from gnnkit import Graph
+
+    torch.manual_seed(3)
+    edge_index = torch.randint(0, 7, (2, 30))
+    graph = Graph(edge_index, 8)  # node 7 receives nothing
+    messages = torch.randn(30, 4, dtype=torch.float64, requires_grad=True)
+    expected = torch.zeros(8, 4, dtype=torch.float64)
+    for i in range(8):
+        arriving = messages[edge_index[1] == i]
+        if len(arriving):
+            expected[i] = arriving.median(dim=0).values
+    for out in (scatter(edge_index[1], messages, 8, "median"),
+                scatter(edge_index[1], messages, 8, "median", graph=graph)):
+        torch.testing.assert_close(out, expected)
+    assert torch.autograd.gradcheck(
+        lambda m: scatter(edge_index[1], m, 8, "median", graph=graph), (messages,))

@@ -3,17 +3,22 @@
 Every aggregation is called as ``aggr(x, index, dim_size)`` with ``x`` [E, F] (one row per
 message), ``index`` [E] (the receiving node of each message) and ``dim_size`` N, and returns
 [N, F]. A node that receives no message gets 0, wherever it sits (node 0, the middle, the end).
+
+The built-in ones are named after the reductions of :data:`gnnkit.ops.scatter.REDUCTIONS`
+(the one list of them): each carries its ``name``, which is what makes it fuse with a declared
+message in :class:`MessagePassing`. A custom aggregation subclasses :class:`Aggregation` and
+overrides :meth:`Aggregation.reduce`.
 """
 
 from __future__ import annotations
 
-import torch
+from typing import ClassVar
+
 from torch import Tensor, nn
 
 from ..graph import Graph
 from ..ops import scatter
-from ..ops.median import _median_rows, gather_per_feature, segment_median_index
-from ..ops.scatter import check_index
+from ..ops.scatter import REDUCTIONS, check_index
 
 
 class Aggregation(nn.Module):
@@ -23,13 +28,25 @@ class Aggregation(nn.Module):
     in its edge order (``index = graph.target``); an aggregation may use its cached CSR.
     """
 
+    #: The built-in reduction this aggregation performs (one of ``REDUCTIONS``), or None.
+    name: ClassVar[str | None] = None
+
     def forward(self, x: Tensor, index: Tensor, dim_size: int, *,
                 graph: Graph | None = None) -> Tensor:
         index = check_index(index, x, dim_size)
         return self.reduce(x, index, dim_size, graph)
 
     def reduce(self, x: Tensor, index: Tensor, dim_size: int, graph: Graph | None) -> Tensor:
-        raise NotImplementedError
+        """[N, F] from the checked messages; the built-ins call :func:`gnnkit.ops.scatter`."""
+        if self.name is None:
+            raise NotImplementedError(f"{type(self).__name__} must override reduce().")
+        return scatter(index, x, dim_size, self.name, graph=graph)
+
+    @property
+    def fuses(self) -> bool:
+        """True for a built-in reduction that :func:`gnnkit.ops.aggregate` runs on a graph's
+        CSR (a subclass that overrides :meth:`reduce` does not fuse)."""
+        return self.name in REDUCTIONS and type(self).reduce is Aggregation.reduce
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -38,29 +55,25 @@ class Aggregation(nn.Module):
 class SumAggregation(Aggregation):
     """out_i = sum_{k: index[k] = i} x_k."""
 
-    def reduce(self, x, index, dim_size, graph):
-        return scatter(index, x, dim_size, "sum")
+    name = "sum"
 
 
 class MeanAggregation(Aggregation):
     """out_i = (1 / d_i) sum_{k: index[k] = i} x_k, with d_i the number of messages (0 if none)."""
 
-    def reduce(self, x, index, dim_size, graph):
-        return scatter(index, x, dim_size, "mean")
+    name = "mean"
 
 
 class MaxAggregation(Aggregation):
     """out_i = max_{k: index[k] = i} x_k, feature by feature."""
 
-    def reduce(self, x, index, dim_size, graph):
-        return scatter(index, x, dim_size, "max")
+    name = "max"
 
 
 class MinAggregation(Aggregation):
     """out_i = min_{k: index[k] = i} x_k, feature by feature."""
 
-    def reduce(self, x, index, dim_size, graph):
-        return scatter(index, x, dim_size, "min")
+    name = "min"
 
 
 class MedianAggregation(Aggregation):
@@ -73,41 +86,14 @@ class MedianAggregation(Aggregation):
     :func:`gnnkit.ops.segment_median_index`.
     """
 
-    def reduce(self, x, index, dim_size, graph):
-        if x.dim() != 2:
-            raise ValueError(f"MedianAggregation needs x of shape [E, F], got {tuple(x.shape)}.")
-        if x.size(0) == 0:
-            return x.new_zeros(dim_size, x.size(1))
-        if graph is not None:  # messages in the graph's edge order: its CSR groups them
-            rowptr, _, order = graph.csr
-            if order is None:
-                order = torch.arange(x.size(0), device=x.device)
-            rows = _median_rows(rowptr, order, x.detach(), graph.nodes_by_in_degree)
-            return gather_per_feature(rows, x)
-        order = torch.argsort(index, stable=True)
-        counts = torch.bincount(index, minlength=dim_size)
-        rowptr = torch.zeros(dim_size + 1, dtype=torch.long, device=x.device)
-        torch.cumsum(counts, 0, out=rowptr[1:])
-        return gather_per_feature(segment_median_index(rowptr, order, x.detach()), x)
+    name = "median"
 
 
+#: The built-in aggregations by name (and PyG's alias "add" for "sum").
 AGGREGATIONS = {
-    "sum": SumAggregation,
+    **{cls.name: cls for cls in (SumAggregation, MeanAggregation, MaxAggregation,
+                                 MinAggregation, MedianAggregation)},
     "add": SumAggregation,
-    "mean": MeanAggregation,
-    "max": MaxAggregation,
-    "min": MinAggregation,
-    "median": MedianAggregation,
-}
-
-
-#: The built-in aggregations that :class:`MessagePassing` can fuse, by reduction name.
-FUSED_REDUCTIONS = {
-    SumAggregation: "sum",
-    MeanAggregation: "mean",
-    MaxAggregation: "max",
-    MinAggregation: "min",
-    MedianAggregation: "median",
 }
 
 

@@ -13,6 +13,8 @@ The mean GCN of eq. 6 is the special case ``message = W h_j``, ``aggregate = mea
             self.W = nn.Linear(in_features, out_features, bias=False)
             self.B = nn.Linear(in_features, out_features, bias=False)
 
+        fused_message = "x_j"  # message() returns h_j unchanged: fuse it with the mean
+
         def forward(self, x, graph):
             return self.propagate(graph, x=x, h=self.W(x))
 
@@ -22,20 +24,25 @@ The mean GCN of eq. 6 is the special case ``message = W h_j``, ``aggregate = mea
         def update(self, aggr_out, x):
             return aggr_out + self.B(x)
 
-Written this way it runs the fused path: the mean is one CSR product, as fast as
-:class:`MeanGCNConv`.
+With ``fused_message`` declared it runs the fused path: the mean is one CSR product, as fast
+as :class:`MeanGCNConv`. Without the declaration it gives the same numbers on the general path
+(``message`` on [E, F] rows, then the aggregation).
 """
 
 from __future__ import annotations
 
 import inspect
+from typing import ClassVar
 
 from torch import Tensor, nn
 
 from .. import ops
 from ..graph import Graph
 from ._inputs import graph_for
-from .aggr import FUSED_REDUCTIONS, Aggregation, resolve_aggregation
+from .aggr import Aggregation, resolve_aggregation
+
+#: The forms of ``message`` that :class:`MessagePassing` can fuse with a built-in aggregation.
+FUSED_MESSAGES = ("x_j", "x_j * w")
 
 
 class MessagePassing(nn.Module):
@@ -49,19 +56,35 @@ class MessagePassing(nn.Module):
     ``index`` (the targets [E]) and ``edge_index`` [2, E]; an argument with a default value
     may be left out. ``update`` receives ``aggr_out`` and any keyword argument it names.
 
-    **Fused path.** When ``message`` returns the source's features ``x_j``, or ``x_j`` times a
-    per-edge weight column [E, 1] for sum and mean, and the aggregation is one of the
-    built-in sum, mean, max, min or median (and :meth:`aggregate` is not overridden),
-    ``propagate`` reduces on the graph's CSR with :func:`gnnkit.ops.aggregate` and never
-    creates the [E, F] message tensor. To find out, an overridden ``message`` is called once
-    per ``propagate`` with a stand-in for ``x_j`` that only supports multiplication; anything
-    else it does to ``x_j`` selects the general path (``message`` is then called again with
-    real tensors). Both paths give the same result.
+    **Fused path, declared.** A layer says what its ``message`` computes in the class
+    attribute ``fused_message``, read once per class:
+
+    - ``"x_j"``: ``message`` returns its one ``<name>_j`` argument unchanged (the base class's
+      own ``message``);
+    - ``"x_j * w"``: ``message(x_j, w)`` returns each edge's row scaled by its weight,
+      ``x_j * w.view(-1, 1)``, for a weight ``w`` [E] or [E, 1] passed to ``propagate`` (left
+      out: no weight);
+    - ``None`` (what a subclass that overrides ``message`` gets unless it declares): anything
+      else.
+
+    With a declared form, a built-in aggregation (``Aggregation.fuses``) and ``aggregate`` not
+    overridden, ``propagate`` reduces on the graph's CSR with :func:`gnnkit.ops.aggregate`
+    (a weight only with sum and mean) and never creates the [E, F]
+    message tensor; ``message`` is not called. Otherwise the general path calls ``message``
+    once on [E, ...] rows, then the aggregation. Both paths give the same result.
 
     Args:
         aggr: ``"sum" | "mean" | "max" | "min" | "median"`` or an aggregation module called as
             ``aggr(x, index, dim_size)``.
     """
+
+    fused_message: ClassVar[str | None] = "x_j"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "message" in cls.__dict__ and "fused_message" not in cls.__dict__:
+            cls.fused_message = None  # a new message() is general unless declared
+        _check_declaration(cls)
 
     def __init__(self, aggr="sum"):
         super().__init__()
@@ -78,8 +101,7 @@ class MessagePassing(nn.Module):
         _check_node_tensors(kwargs, self._message_args, graph.num_nodes)
         fused = self._fused_form(graph, kwargs)
         if fused is not None:
-            reduce, values, features = fused
-            aggr_out = ops.aggregate(graph, values, features, reduce)
+            aggr_out = ops.aggregate(graph, *fused)
         else:
             aggr_out = self._materialised(graph, kwargs)
         update_kwargs = {name: kwargs[name] for name in self._update_args if name in kwargs}
@@ -129,55 +151,56 @@ class MessagePassing(nn.Module):
         return self.aggregate(messages, target, graph.num_nodes)
 
     def _fused_form(self, graph: Graph, kwargs: dict):
-        """``(reduce, values in CSR order or None, x)`` when the fused path applies, else None."""
-        reduce = FUSED_REDUCTIONS.get(type(self.aggr_module))
-        if reduce is None or type(self).aggregate is not MessagePassing.aggregate:
-            return None
-        sources = [name for name in self._message_args if name.endswith("_j")]
-        others = [name for name in self._message_args if name not in sources
-                  and not (name in self._message_defaults and name not in kwargs)]
-        if len(sources) != 1 or any(name not in kwargs or name.endswith("_i")
-                                    or name in ("index", "edge_index") for name in others):
-            return None
-        features = kwargs[sources[0][:-2]]
-        if not isinstance(features, Tensor) or features.dim() != 2:
-            return None
-        if type(self).message is MessagePassing.message:
-            return reduce, None, features
-        try:
-            probe = self.message(**{sources[0]: _SourceRows()},
-                                 **{name: kwargs[name] for name in others})
-        except Exception:  # noqa: BLE001 - message() does more than scale x_j: general path
-            return None
-        if not isinstance(probe, _SourceRows):
-            return None
-        if probe.weight is None:
-            return reduce, None, features
-        weight = probe.weight  # [E, 1] scales each edge's row; other shapes broadcast otherwise
-        if reduce not in ("sum", "mean") or tuple(weight.shape) != (graph.num_edges, 1) or (
-            weight.dtype != features.dtype
+        """``(values in CSR order or None, x, reduce)`` for :func:`gnnkit.ops.aggregate` when
+        the declared fused path applies to these arguments, else None."""
+        form, aggr = self.fused_message, self.aggr_module
+        if form is None or type(self).aggregate is not MessagePassing.aggregate or not (
+            isinstance(aggr, Aggregation) and aggr.fuses
         ):
             return None
+        source = next(name for name in self._message_args if name.endswith("_j"))
+        features = kwargs.get(source[:-2])
+        if not isinstance(features, Tensor) or features.dim() != 2:
+            return None
+        weight_name = next((name for name in self._message_args if name != source), None)
+        weight = kwargs.get(weight_name) if form == "x_j * w" else None
+        if weight is None:
+            return None, features, aggr.name
+        if aggr.name not in ("sum", "mean") or not isinstance(weight, Tensor) or (
+            weight.numel() != graph.num_edges or weight.dtype != features.dtype
+            or weight.dim() > 2 or weight.shape[0] != graph.num_edges
+        ):
+            return None  # a weighted selection, or a weight that is no column per edge
         _, _, perm = graph.csr
         weight = weight.reshape(-1)
-        return reduce, weight if perm is None else weight[perm], features
+        return (weight if perm is None else weight[perm]), features, aggr.name
 
 
-class _SourceRows:
-    """A stand-in for ``x_j`` while :meth:`MessagePassing._fused_form` probes ``message``: it
-    records a multiplication by one per-edge weight tensor and supports nothing else."""
-
-    __slots__ = ("weight",)
-
-    def __init__(self, weight: Tensor | None = None):
-        self.weight = weight
-
-    def __mul__(self, other):
-        if self.weight is None and isinstance(other, Tensor):
-            return _SourceRows(other)
-        return NotImplemented
-
-    __rmul__ = __mul__
+def _check_declaration(cls) -> None:
+    """Refuse a ``fused_message`` that the signature of ``cls.message`` cannot mean."""
+    form = cls.fused_message
+    if form is None:
+        return
+    if form not in FUSED_MESSAGES:
+        raise TypeError(f"{cls.__name__}.fused_message must be one of {FUSED_MESSAGES} or None, "
+                        f"got {form!r}.")
+    names = _argument_names(cls.message)[1:]  # without self
+    sources = [name for name in names if name.endswith("_j")]
+    others = [name for name in names if name not in sources]
+    optional = _names_with_defaults(cls.message)
+    fits = len(sources) == 1 and not any(
+        name.endswith("_i") or name in ("index", "edge_index") for name in others
+    )
+    if form == "x_j":
+        fits = fits and all(name in optional for name in others)
+    else:
+        fits = fits and len(others) == 1
+    if not fits:
+        raise TypeError(
+            f"{cls.__name__}.fused_message = {form!r} needs message(self, <name>_j"
+            f"{'' if form == 'x_j' else ', w'}), got message({', '.join(['self', *names])}); "
+            "set fused_message = None for the general path."
+        )
 
 
 def _argument_names(method) -> list[str]:

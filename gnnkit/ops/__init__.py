@@ -8,7 +8,8 @@ function checks its arguments and raises a ValueError/TypeError naming the bad o
 """
 
 from .aggregate import aggregate
-from .median import gather_per_feature, segment_median, segment_median_index
+from .gather import gather_per_feature
+from .median import message_median, segment_median, segment_median_index
 from .scatter import scatter
 from .segment import segment, segment_max, segment_mean, segment_sum
 from .softmax import edge_softmax
@@ -19,6 +20,7 @@ __all__ = [
     "edge_dots",
     "edge_softmax",
     "gather_per_feature",
+    "message_median",
     "multi_head_spmm",
     "scatter",
     "segment",

@@ -7,10 +7,10 @@ from torch import Tensor
 
 from ..graph import Graph
 from ._checks import check_edge_values, check_graph, check_node_tensor
-from .median import _GatherPerFeature, segment_median
+from .gather import GatherPerFeature
+from .median import segment_median
+from .scatter import REDUCTIONS
 from .spmm import spmm
-
-REDUCTIONS = ("sum", "mean", "max", "min", "median")
 
 
 def aggregate(graph: Graph, values: Tensor | None, x: Tensor, reduce: str = "sum") -> Tensor:
@@ -27,7 +27,7 @@ def aggregate(graph: Graph, values: Tensor | None, x: Tensor, reduce: str = "sum
         graph: the sparsity pattern.
         values: [E] edge weights in CSR order, or None.
         x: [N, F] node features.
-        reduce: ``"sum" | "mean" | "max" | "min" | "median"``.
+        reduce: one of :data:`gnnkit.ops.scatter.REDUCTIONS`.
     """
     check_graph(graph)
     check_node_tensor(x, graph, "x", dims=2)
@@ -65,7 +65,7 @@ def _segment_max(graph: Graph, x: Tensor) -> Tensor:
     if x.device.type == "cpu":
         *_, rows = torch.embedding_bag(x.detach(), col, rowptr, False, 2, False, None, True)
         rows = rows.masked_fill((graph.in_degree == 0).unsqueeze(1), x.shape[0])
-        return _GatherPerFeature.apply(x.contiguous(), rows)
+        return GatherPerFeature.apply(x.contiguous(), rows)
     gathered = x.index_select(0, col)
     out = torch.segment_reduce(gathered, "max", offsets=rowptr, axis=0, unsafe=True)
     empty = (graph.in_degree == 0).unsqueeze(1)

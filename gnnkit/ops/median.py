@@ -9,6 +9,7 @@ from torch import Tensor
 
 from ..graph import Graph
 from ._checks import check_graph, check_node_tensor
+from .gather import GatherPerFeature
 
 #: Segments of up to this many entries use a selection network, longer ones ``kthvalue``.
 NETWORK_MAX_DEGREE = 64
@@ -33,7 +34,7 @@ def segment_median(graph: Graph, x: Tensor) -> Tensor:
         return x * 0
     rowptr, col, _ = graph.csr
     rows = _median_rows(rowptr, col, x.detach(), graph.nodes_by_in_degree)
-    return _GatherPerFeature.apply(x.contiguous(), rows)
+    return GatherPerFeature.apply(x.contiguous(), rows)
 
 
 def segment_median_index(rowptr: Tensor, source: Tensor, x: Tensor) -> Tensor:
@@ -73,6 +74,28 @@ def segment_median_index(rowptr: Tensor, source: Tensor, x: Tensor) -> Tensor:
     return _median_rows(rowptr.long(), source.long(), x, groups)
 
 
+def message_median(index: Tensor, x: Tensor, dim_size: int, graph: Graph | None = None) -> Tensor:
+    """out[i, f] = lower median of {x[k, f] : index[k] = i}: [dim_size, F]; 0 where nothing
+    arrives. ``x`` [E, F] holds one row per message; when ``graph`` is given the messages follow
+    its edge order (``index = graph.target``) and are grouped by its cached CSR, else by a
+    stable sort of ``index``."""
+    if x.dim() != 2:
+        raise ValueError(f"the median needs messages of shape [E, F], got {tuple(x.shape)}.")
+    if x.size(0) == 0:
+        return x.new_zeros(dim_size, x.size(1))
+    if graph is not None:
+        rowptr, _, order = graph.csr
+        if order is None:
+            order = torch.arange(x.size(0), device=x.device)
+        rows = _median_rows(rowptr, order, x.detach(), graph.nodes_by_in_degree)
+        return GatherPerFeature.apply(x.contiguous(), rows)
+    order = torch.argsort(index, stable=True)
+    counts = torch.bincount(index, minlength=dim_size)
+    rowptr = torch.zeros(dim_size + 1, dtype=torch.long, device=x.device)
+    torch.cumsum(counts, 0, out=rowptr[1:])
+    return GatherPerFeature.apply(x.contiguous(), segment_median_index(rowptr, order, x.detach()))
+
+
 def _median_rows(rowptr: Tensor, source: Tensor, x: Tensor, groups) -> Tensor:
     """:func:`segment_median_index` on trusted arguments; ``groups`` as
     :attr:`gnnkit.Graph.nodes_by_in_degree` (the segments of each length d > 0)."""
@@ -94,53 +117,6 @@ def _median_rows(rowptr: Tensor, source: Tensor, x: Tensor, groups) -> Tensor:
             position = _median_position(values)  # [n, F], in 0..d-1
             result[nodes] = rows.t().gather(1, position)
     return result
-
-
-class _GatherPerFeature(torch.autograd.Function):
-    """out[i, f] = x[rows[i, f], f], and 0 where ``rows[i, f] == M`` (the padding row).
-
-    Forward: one flat ``take`` at positions ``rows * F + f`` of x with a zero row appended.
-    Backward: grad_x[r, f] = sum of grad_out[i, f] over the (i, f) with rows[i, f] = r: one
-    flat ``index_add`` (fixed output size, differentiable for second derivatives). Saves
-    only the [N, F] positions.
-    """
-
-    @staticmethod
-    def forward(ctx, x: Tensor, rows: Tensor) -> Tensor:
-        num_rows, num_features = x.shape
-        positions = torch.arange(num_features, device=x.device).add(rows, alpha=num_features)
-        padded = torch.cat([x, x.new_zeros(1, num_features)])
-        ctx.save_for_backward(positions)
-        ctx.num_rows = num_rows
-        return padded.view(-1).take(positions)
-
-    @staticmethod
-    def backward(ctx, grad_out: Tensor):
-        (positions,) = ctx.saved_tensors
-        num_features = grad_out.size(1)
-        size = ctx.num_rows * num_features
-        flat = grad_out.reshape(-1)
-        sums = flat.new_zeros(size + num_features).index_add(0, positions.view(-1), flat)
-        return sums[:size].view(ctx.num_rows, num_features), None
-
-
-def gather_per_feature(rows: Tensor, x: Tensor) -> Tensor:
-    """out[i, f] = x[rows[i, f], f] for x [M, F] and rows [N, F] in 0..M, where ``rows == M``
-    (an empty segment of :func:`segment_median_index`) gives 0. The gradient of each output
-    entry goes to the element it was taken from."""
-    if not isinstance(x, Tensor) or x.dim() != 2:
-        raise TypeError(f"x must be a [M, F] tensor, got {_describe(x)}.")
-    if not isinstance(rows, Tensor) or rows.dim() != 2 or rows.is_floating_point():
-        raise TypeError(f"rows must be a [N, F] integer tensor, got {_describe(rows)}.")
-    if rows.shape[1] != x.shape[1]:
-        raise ValueError(f"rows has {rows.shape[1]} columns but x has {x.shape[1]} features.")
-    if rows.numel() == 0:
-        return x.new_zeros(rows.shape)
-    low, high = int(rows.min()), int(rows.max())
-    if low < 0 or high > x.shape[0]:
-        raise ValueError(f"rows must lie in 0..{x.shape[0]} (M = the padding row); got "
-                         f"{low}..{high}.")
-    return _GatherPerFeature.apply(x.contiguous(), rows.long())
 
 
 def _check_segments(rowptr: Tensor, source: Tensor, x: Tensor) -> None:

@@ -2,28 +2,44 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import Tensor
 
-REDUCTIONS = ("sum", "mean", "max", "min")
+from .median import message_median
+
+if TYPE_CHECKING:
+    from ..graph import Graph
+
+#: The built-in reductions, the one list of them: :func:`scatter` reduces messages with
+#: each, :func:`gnnkit.ops.aggregate` each on a graph's CSR, and the aggregation modules of
+#: :mod:`gnnkit.nn.aggr` are named after them.
+REDUCTIONS = ("sum", "mean", "max", "min", "median")
 
 
-def scatter(index: Tensor, x: Tensor, dim_size: int, reduce: str = "sum") -> Tensor:
+def scatter(index: Tensor, x: Tensor, dim_size: int, reduce: str = "sum", *,
+            graph: Graph | None = None) -> Tensor:
     """out[i] = reduce over {x[k] : index[k] = i}; a node that receives nothing gets 0.
 
     Args:
         index: [E] integer, the receiving node of each message, in ``0..dim_size-1``.
         x: [E, ...] one row per message.
         dim_size: N, the number of output rows.
-        reduce: ``"sum" | "mean" | "max" | "min"``.
+        reduce: one of :data:`REDUCTIONS`; ``"median"`` is the lower median, feature by
+            feature, and needs x [E, F].
+        graph: optional, the graph whose edges the messages follow (``index =
+            graph.target``): the median then groups them with its cached CSR.
 
     Returns:
         [N, ...]. Gradients: sum/mean spread evenly; max/min go to the selected entries (split
-        evenly between ties).
+        evenly between ties); the median's to the selected entry.
     """
     index = check_index(index, x, dim_size)
     if reduce not in REDUCTIONS:
         raise ValueError(f"reduce must be one of {REDUCTIONS}, got {reduce!r}.")
+    if reduce == "median":
+        return message_median(index, x, dim_size, graph)
     out = x.new_zeros((dim_size,) + x.shape[1:])
     if reduce == "sum":
         return out.index_add_(0, index, x)

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .median import _GatherPerFeature
+from .gather import GatherPerFeature
 
 REDUCTIONS = ("sum", "mean", "max")
 _GATHER_SUM_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
@@ -142,7 +142,7 @@ def _segment_max(ptr: Tensor, index: Tensor, x: Tensor) -> Tensor:
 
     The row of each maximum is found without autograd (``embedding_bag`` in max mode on CPU,
     else the first row equal to ``segment_reduce``'s maximum) and the entries are taken with
-    :class:`_GatherPerFeature`, whose backward is a differentiable ``index_add``.
+    :class:`GatherPerFeature`, whose backward is a differentiable ``index_add``.
     """
     num_rows, num_features = x.shape
     empty = (ptr[1:] == ptr[:-1]).unsqueeze(1)
@@ -160,4 +160,4 @@ def _segment_max(ptr: Tensor, index: Tensor, x: Tensor) -> Tensor:
         rows = torch.full_like(best, num_rows, dtype=torch.long)
         rows = rows.scatter_reduce(0, index.unsqueeze(1).expand_as(values), position, "amin")
     rows = rows.masked_fill(empty, num_rows)
-    return _GatherPerFeature.apply(x.contiguous(), rows)
+    return GatherPerFeature.apply(x.contiguous(), rows)
