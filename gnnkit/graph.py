@@ -11,12 +11,16 @@ from __future__ import annotations
 import warnings
 
 import networkx as nx
-import numpy as np
 import scipy.sparse as sp
 import torch
 from torch import Tensor
 
-from ._validate import as_edge_index, as_matrix, check_node_ids, is_torch_sparse
+from ._validate import as_edge_index, check_int, check_node_ids, is_torch_sparse
+from .convert import (
+    GraphConversions,
+    is_pyg_data,
+    is_pyg_edge_index,
+)
 
 # torch warns once that its sparse CSR tensors are in beta; gnnkit builds them from checked
 # parts only. Filtered here, at import, and not around each call: a warnings context inside a
@@ -75,7 +79,7 @@ def _stamp(value) -> tuple[tuple[Tensor, int], ...]:
     return ()
 
 
-class Graph:
+class Graph(GraphConversions):
     """A directed graph: ``edge_index`` [2, E] (source j, target i) and ``num_nodes`` N.
 
     An undirected graph stores both directions of every edge. A Graph owns its tensors: the
@@ -99,7 +103,7 @@ class Graph:
         edge_index = as_edge_index(edge_index)
         if num_nodes is None:
             num_nodes = _count(edge_index)
-        num_nodes = _check_num_nodes(num_nodes)
+        num_nodes = check_int(num_nodes, "num_nodes", low=0)
         check_node_ids(edge_index, num_nodes)
         with torch.inference_mode(False):  # a normal tensor, usable by autograd later
             edge_index = edge_index.clone(memory_format=torch.contiguous_format)
@@ -136,7 +140,9 @@ class Graph:
                 rowptr, col = rowptr.clone(), col.clone()
         if rowptr.numel() == 0:
             raise ValueError("rowptr must have N + 1 >= 1 entries (rowptr[0] = 0).")
-        num_nodes = _check_num_nodes(rowptr.numel() - 1 if num_nodes is None else num_nodes)
+        if num_nodes is None:
+            num_nodes = rowptr.numel() - 1
+        num_nodes = check_int(num_nodes, "num_nodes", low=0)
         if rowptr.numel() != num_nodes + 1:
             raise ValueError(
                 f"rowptr has {rowptr.numel()} entries but num_nodes={num_nodes} needs "
@@ -352,154 +358,6 @@ class Graph:
     def __repr__(self) -> str:
         return f"Graph(num_nodes={self.num_nodes}, num_edges={self.num_edges})"
 
-    # ------------------------------------------------------------------ converters: in
-    @classmethod
-    def from_edge_list(
-        cls, pairs, num_nodes: int | None = None, *, one_indexed: bool = False,
-        undirected: bool = False,
-    ) -> Graph:
-        """From ``[(u, v), ...]`` meaning an edge u -> v (both ways when ``undirected``).
-
-        With ``one_indexed=True`` the ids count from 1, as in most textbook figures, and are
-        shifted to start at 0; ``num_nodes`` always counts nodes, not the largest id.
-        """
-        edge_index = _pairs_to_edge_index(pairs, one_indexed)
-        graph = cls(edge_index, num_nodes if num_nodes is not None else _count(edge_index))
-        return graph.to_undirected() if undirected else graph
-
-    @classmethod
-    def from_networkx(cls, graph: nx.Graph) -> Graph:
-        """From a networkx graph. Nodes are numbered in sorted order when they are all
-        integers (so a figure's 1..n becomes 0..n-1), else in ``graph.nodes`` order.
-        An undirected graph gives both directions of every edge (a self-loop once); the
-        parallel edges of a ``MultiGraph`` / ``MultiDiGraph`` are all kept, as in
-        ``to_numpy_array``, so each counts in a mean."""
-        if not isinstance(graph, nx.Graph):
-            raise TypeError(f"graph must be a networkx graph, got {type(graph).__name__}.")
-        nodes = networkx_node_order(graph)
-        index = {node: k for k, node in enumerate(nodes)}
-        pairs = [(index[u], index[v]) for u, v in graph.edges()]  # multigraphs: one per edge
-        edge_index = _pairs_to_edge_index(pairs, one_indexed=False)
-        if not graph.is_directed():  # both directions of each edge, a self-loop once
-            loops = edge_index[0] == edge_index[1]
-            edge_index = torch.cat([edge_index, edge_index[:, ~loops].flip(0)], dim=1)
-        result = Graph._trusted(edge_index, len(nodes))
-        return result if graph.is_directed() else result.sorted()
-
-    @classmethod
-    def from_matrix(cls, matrix, name: str = "A") -> Graph:
-        """From an adjacency matrix (nested lists, numpy, dense or sparse torch, scipy):
-        every non-zero ``A[i, j]`` is an edge j -> i."""
-        if (sp.issparse(matrix) and np.iscomplexobj(matrix.data)) or (
-            is_torch_sparse(matrix) and matrix.is_complex()
-        ):
-            raise TypeError(f"{name} must hold real numbers, got complex entries.")
-        if sp.issparse(matrix):
-            coo = sp.coo_matrix(matrix, copy=True)
-            coo.sum_duplicates()  # duplicates that sum to 0 are no edge
-            if coo.shape[0] != coo.shape[1]:
-                raise ValueError(f"{name} must be square (n x n), got shape {coo.shape}.")
-            if not np.isfinite(coo.data).all():
-                raise ValueError(f"{name} contains NaN or infinity; replace it with a number.")
-            keep = coo.data != 0
-            rows = torch.from_numpy(coo.row[keep].astype(np.int64))
-            cols = torch.from_numpy(coo.col[keep].astype(np.int64))
-            return cls(torch.stack([cols, rows]), coo.shape[0]).sorted()
-        if is_torch_sparse(matrix):
-            if matrix.dim() != 2 or matrix.size(0) != matrix.size(1):
-                raise ValueError(f"{name} must be a square n x n matrix, got {tuple(matrix.shape)}.")
-            coo = matrix.to_sparse_coo().coalesce()
-            if coo.values().is_floating_point() and not torch.isfinite(coo.values()).all():
-                raise ValueError(f"{name} contains NaN or infinity; replace it with a number.")
-            rows, cols = coo.indices()[:, coo.values() != 0]
-            return cls(torch.stack([cols, rows]), matrix.size(0))
-        dense = as_matrix(matrix, name)
-        rows, cols = torch.nonzero(dense, as_tuple=True)
-        return cls(torch.stack([cols, rows]), dense.size(0))
-
-    @classmethod
-    def from_pyg(cls, data) -> Graph:
-        """From a ``torch_geometric.data.Data`` (its ``edge_index`` and ``num_nodes``)."""
-        if not _is_pyg_data(data):
-            raise TypeError(
-                f"data must be a torch_geometric Data with edge_index and num_nodes, got "
-                f"{type(data).__name__}."
-            )
-        if _is_pyg_edge_index(data.edge_index):
-            return cls.from_pyg_edge_index(data.edge_index, data.num_nodes)
-        return cls(data.edge_index, data.num_nodes)
-
-    @classmethod
-    def from_pyg_edge_index(cls, edge_index, num_nodes: int | None = None) -> Graph:
-        """From a PyG ``EdgeIndex`` (a [2, E] tensor that carries its sort order and cached
-        pointers). One sorted by target (``sort_order="col"``) is used without sorting again:
-        its cached column pointers are this Graph's CSR. Other orders are sorted here."""
-        rows, cols = edge_index.sparse_size()
-        sizes = {size for size in (rows, cols, num_nodes) if size is not None}
-        if len(sizes) > 1:
-            raise ValueError(
-                f"edge_index has sparse_size ({rows}, {cols}) but num_nodes={num_nodes}; a "
-                "graph's adjacency is square, N x N."
-            )
-        num_nodes = sizes.pop() if sizes else None
-        if edge_index.sort_order == "col" and num_nodes is not None:
-            (colptr, row), _ = edge_index.get_csc()
-            return cls.from_csr(colptr, row, num_nodes)
-        return cls(edge_index.as_tensor(), num_nodes)
-
-    # ------------------------------------------------------------------ converters: out
-    def to_edge_list(self, *, one_indexed: bool = False) -> list[tuple[int, int]]:
-        """``[(u, v), ...]`` for the edges u -> v, in stored order."""
-        shift = 1 if one_indexed else 0
-        return [(u + shift, v + shift) for u, v in self.edge_index.t().tolist()]
-
-    def to_dense(self, dtype: torch.dtype = torch.long) -> Tensor:
-        """A [N, N] with ``A[i, j]`` = number of edges j -> i.
-
-        Raises:
-            ValueError: the N x N matrix cannot be allocated (say for N = 10^6: 8 TB).
-        """
-        n = self.num_nodes
-        try:
-            dense = torch.zeros(n, n, dtype=dtype, device=self.device)
-        except (RuntimeError, MemoryError, TypeError):  # out of memory, or n^2 beyond int64
-            size = n * n * torch.empty(0, dtype=dtype).element_size()
-            raise ValueError(
-                f"a dense {n} x {n} matrix needs {size / 1e9:.1f} GB, more than can be "
-                "allocated; use the sparse form (to_sparse(), to_scipy()) or fewer nodes."
-            ) from None
-        ones = torch.ones(self.num_edges, dtype=dtype, device=self.device)
-        return dense.index_put_((self.target, self.source), ones, accumulate=True)
-
-    def to_sparse(self, dtype: torch.dtype = torch.float32) -> Tensor:
-        """A as a torch sparse CSR tensor [N, N] (duplicates kept as separate entries)."""
-        rowptr, col, _ = self.csr
-        values = torch.ones(self.num_edges, dtype=dtype, device=self.device)
-        return sparse_csr(rowptr, col, values, self.num_nodes)
-
-    def to_scipy(self) -> sp.csr_matrix:
-        """A as a scipy CSR matrix (int64 entries, duplicates summed)."""
-        target, source = self.target.cpu().numpy(), self.source.cpu().numpy()
-        ones = np.ones(self.num_edges, dtype=np.int64)
-        shape = (self.num_nodes, self.num_nodes)
-        return sp.csr_matrix((ones, (target, source)), shape=shape)
-
-    def to_networkx(self, *, directed: bool | None = None) -> nx.Graph:
-        """A networkx ``DiGraph`` (or ``Graph`` when ``directed=False``; by default undirected
-        exactly when every edge has its reverse) with nodes 0..N-1."""
-        if directed is None:
-            directed = not self.is_undirected()
-        result = nx.DiGraph() if directed else nx.Graph()
-        result.add_nodes_from(range(self.num_nodes))
-        result.add_edges_from(self.to_edge_list())
-        return result
-
-    def to_pyg(self):
-        """A ``torch_geometric.data.Data`` with this ``edge_index`` and ``num_nodes``."""
-        from torch_geometric.data import Data
-
-        return Data(edge_index=self.edge_index, num_nodes=self.num_nodes)
-
 
 def as_graph(graph_like, num_nodes: int | None = None, *, name: str = "graph") -> Graph:
     """Turn any supported graph form into a :class:`Graph`.
@@ -517,9 +375,9 @@ def as_graph(graph_like, num_nodes: int | None = None, *, name: str = "graph") -
     """
     if isinstance(graph_like, Graph):
         graph = graph_like
-    elif _is_pyg_edge_index(graph_like):
+    elif is_pyg_edge_index(graph_like):
         graph = Graph.from_pyg_edge_index(graph_like, num_nodes)
-    elif _is_pyg_data(graph_like):
+    elif is_pyg_data(graph_like):
         graph = Graph.from_pyg(graph_like)
     elif isinstance(graph_like, nx.Graph):
         graph = Graph.from_networkx(graph_like)
@@ -561,87 +419,10 @@ def as_graph(graph_like, num_nodes: int | None = None, *, name: str = "graph") -
     return graph
 
 
-def networkx_node_order(graph: nx.Graph) -> list:
-    """Nodes sorted when all are integers (1..n in a figure maps to 0..n-1), else as stored."""
-    nodes = list(graph.nodes())
-    if all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) for n in nodes):
-        return sorted(nodes)
-    return nodes
-
-
-def sparse_csr(rowptr: Tensor, col: Tensor, values: Tensor, num_nodes: int) -> Tensor:
-    """A torch sparse CSR tensor [N, N] from trusted parts (no invariant re-check)."""
-    return torch.sparse_csr_tensor(rowptr, col, values, (num_nodes, num_nodes),
-                                   check_invariants=False)
-
-
-def _is_pyg_data(value) -> bool:
-    return hasattr(value, "edge_index") and hasattr(value, "num_nodes") and not isinstance(
-        value, Graph
-    )
-
-
-def _is_pyg_edge_index(value) -> bool:
-    """True for a ``torch_geometric.EdgeIndex`` (checked by name: PyG is not imported here)."""
-    return isinstance(value, Tensor) and type(value).__name__ == "EdgeIndex" and hasattr(
-        value, "get_csc"
-    )
-
-
-def _check_num_nodes(num_nodes) -> int:
-    if isinstance(num_nodes, bool) or not isinstance(num_nodes, (int, np.integer)):
-        raise TypeError(f"num_nodes must be an int, got {type(num_nodes).__name__}.")
-    if num_nodes < 0:
-        raise ValueError(f"num_nodes must be >= 0, got {num_nodes}.")
-    return int(num_nodes)
-
-
 def _describe(value) -> str:
     if isinstance(value, Tensor):
         return f"a {value.dtype} tensor of shape {tuple(value.shape)}"
     return type(value).__name__
-
-
-def _pairs_to_edge_index(pairs, one_indexed: bool) -> Tensor:
-    """[E, 2]-like pairs of ints -> [2, E] long tensor, checked and shifted."""
-    if isinstance(pairs, Tensor):
-        tensor = pairs
-    else:
-        if isinstance(pairs, (str, bytes)) or not hasattr(pairs, "__iter__"):
-            raise TypeError(
-                f"edges must be a list of (u, v) pairs, got {type(pairs).__name__}; e.g. "
-                "[(0, 1), (1, 2)]."
-            )
-        rows = list(pairs)
-        for k, pair in enumerate(rows):
-            if not hasattr(pair, "__len__") or len(pair) != 2:
-                raise ValueError(f"edges[{k}] = {pair!r} is not a pair (u, v).")
-            for value in pair:
-                if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-                    raise TypeError(
-                        f"edges[{k}] = {pair!r} holds {value!r}; node ids must be integers."
-                    )
-                if not -(2**63) <= value < 2**63:
-                    raise ValueError(f"edges[{k}] = {pair!r}: node id {value} exceeds int64.")
-        tensor = torch.tensor(rows, dtype=torch.long).reshape(-1, 2)
-    if tensor.is_floating_point():
-        raise TypeError("edges must hold integer node ids; got floating values.")
-    if tensor.dim() != 2 or tensor.size(1) != 2:
-        raise ValueError(f"edges must be a list of (u, v) pairs, got shape {tuple(tensor.shape)}.")
-    edge_index = tensor.t().long()
-    if one_indexed:
-        if edge_index.numel() and int(edge_index.min()) < 1:
-            raise ValueError(
-                f"edges contain node id {int(edge_index.min())} but one_indexed=True means ids "
-                "start at 1; use one_indexed=False for 0-based ids."
-            )
-        edge_index = edge_index - 1
-    elif edge_index.numel() and int(edge_index.min()) < 0:
-        raise ValueError(
-            f"edges contain the negative node id {int(edge_index.min())}; ids start at 0 "
-            "(or at 1 with one_indexed=True)."
-        )
-    return edge_index.contiguous()
 
 
 def _count(edge_index: Tensor) -> int:

@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..graph import Graph, sparse_csr
+from ..convert import sparse_csr
+from ..graph import Graph
 from ._checks import check_edge_values, check_graph, check_node_tensor
 
 # Dtypes for which torch's CPU embedding_bag has a fused gather-and-sum kernel; float64 has
