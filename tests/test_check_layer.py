@@ -436,7 +436,8 @@ def test_float32_only_layer_is_compared_in_float32():
 
     report = gnnkit.check_layer(Float32, "mean-gcn")
     assert report.ok, str(report)
-    assert any(note.startswith("compared in float32 (to 1e-4)") for note in report.notes)
+    assert any(note.startswith("compared at float32 precision (to 0.0001): the layer does not "
+                               "run in float64 (forward raised RuntimeError") for note in report.notes)
 
 
 def test_wrong_parameter_shapes_and_plain_tensors():

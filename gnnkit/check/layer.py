@@ -154,6 +154,8 @@ class _Check:
         self.runs: list[_Run] = []  # calls whose output can be compared
         self.output_right = False
         self.hung = False  # a call did not return in time: nothing more is called
+        self.random = False  # two calls in a row differ: comparisons between calls mean nothing
+        self.no_float64 = ""  # why the layer ran in float32, if it did
         self.used_extras: list[str] = []  # parameters not in the formula that the output uses
 
     def run(self) -> CheckReport:
@@ -166,6 +168,9 @@ class _Check:
             if self.hung:
                 self.notes.append("not run: the order of the edges and the gradients (a call "
                                   "did not return in time).")
+            elif self.random:
+                self.notes.append("not run: the order of the edges and the gradients (the "
+                                  "output is random).")
             elif finite:
                 self._edge_order(finite[0])
                 self._gradients(finite[0])
@@ -274,7 +279,7 @@ class _Check:
 
     # ------------------------------------------------------------------ forward
     def _outputs(self, builds: list[Built]) -> None:
-        errors, shapes, finite = {}, [], True
+        errors, shapes, finite, history_checked = {}, [], True, False
         for built in builds:
             built.module.double()
             built.params = find_parameters(built.module, self.roles, self.name)
@@ -303,8 +308,8 @@ class _Check:
                 finite = self._finite(case, out) and finite
                 self._unchanged(case, outcome)
                 self.runs.append(_Run(case, built, out, outcome.precision))
-            if complete and built is builds[0]:
-                self._history(built, all_cases)
+            if complete and not history_checked:  # once, on the first size that ran throughout
+                history_checked = self._history(built, all_cases)
         self._say_errors(errors, shapes)
         self._precision_note()
         ran = bool(self.runs)
@@ -328,11 +333,9 @@ class _Check:
         built.dtype = torch.float32
         second = self._call(built, case)
         if second is not None and second.error is None:
-            why = first.error or f"it returned {first.output.dtype} for float64 input"
-            note = (f"compared in float32 (to 1e-4): the layer does not run in float64 (forward "
-                    f"{why}); create new tensors with dtype=x.dtype and keep weights in nn.Parameter.")
-            if not any(n.startswith("compared in float32") for n in self.notes):
-                self.notes.append(note)
+            self.no_float64 = self.no_float64 or (
+                f"forward {first.error}" if first.error
+                else f"forward returned {_name(first.output.dtype)} for float64 input")
             return
         built.module.double()
         built.params = find_parameters(built.module, self.roles, self.name)
@@ -344,16 +347,24 @@ class _Check:
                       "of x (no .half(), .float() or .double() on the output).")
 
     def _precision_note(self) -> None:
-        """Say when the comparison was less strict because the layer computed less precisely."""
-        lower = [run for run in self.runs if run.precision != run.built.dtype]
-        if not lower:
+        """Say when the comparison was less strict than float64, and why."""
+        if not self.runs:
             return
-        used = least_precise({run.precision for run in lower})
+        used = least_precise({run.precision for run in self.runs})
+        if used == torch.float64:
+            return
+        why = []
+        if self.no_float64:
+            why.append(f"the layer does not run in float64 ({self.no_float64}), so it ran in "
+                       "float32")
+        lower = [run for run in self.runs if run.precision != run.built.dtype]
+        if lower:
+            why.append(f"forward computes in {_name(used)} although x is "
+                       f"{_name(lower[0].built.dtype)} (it makes {_name(used)} tensors)")
         rtol, _ = TOLERANCE[used]
-        given = lower[0].built.dtype
-        self.notes.append(f"compared at {_name(used)} precision (to {rtol:g}): forward computes "
-                          f"in {_name(used)} although x is {_name(given)} (it makes {_name(used)} "
-                          "tensors); create new tensors with dtype=x.dtype to keep x's precision.")
+        self.notes.append(f"compared at {_name(used)} precision (to {rtol:g}): {'; '.join(why)}; "
+                          "create new tensors with dtype=x.dtype and keep weights in "
+                          "nn.Parameter to be checked in float64.")
 
     def _finite(self, case: Case, out: Tensor) -> bool:
         bad = (~torch.isfinite(out)).any(dim=1)
@@ -378,50 +389,67 @@ class _Check:
             self._add("forward changes edge_index in place; leave the caller's edges as they are.")
 
     # ------------------------------------------------------------------ state
-    def _history(self, built: Built, all_cases: list[Case]) -> None:
+    def _history(self, built: Built, all_cases: list[Case]) -> bool:
         """The output on a graph does not depend on the calls before it: a fresh layer, the
         layer after a graph of the same size with other edges, and after a graph of another
-        size, all give the same output (and two calls in a row too)."""
+        size, all give the same output (and two calls in a row too); the same x on other edges
+        gives another output. True when the check could run."""
         found = history_cases(all_cases)
         fresh = self._fresh(built)
         if found is None or fresh is None:
-            return
+            return False
         target, twin, other = found
-        outputs = [self._call(fresh, target)]
+        outputs = []
         for before in (twin, other, None):
             if before is not None:
                 self._call(built, before)
             outputs.append(self._call(built, target))
+        outputs.append(self._call(built, target, twin.edge_index))  # target's x, twin's edges
+        outputs.append(self._call(fresh, target))  # last: it may fill a cache of the class
         if any(o is None or o.error is not None or o.output.shape != outputs[0].output.shape
                for o in outputs):
-            return  # an error or a hang is reported by the other checks
+            return False  # an error or a hang is reported by the other checks
         tolerance = least_precise({o.precision for o in outputs})
-        fresh_out, after_twin, after_other, again = (o.output.detach().double() for o in outputs)
-        rows = torch.isfinite(fresh_out).all(dim=1)
+        after_twin, after_other, again, other_edges, fresh_out = (
+            o.output.detach().double() for o in outputs)
+        rows = torch.isfinite(fresh_out).all(dim=1) & torch.isfinite(other_edges).all(dim=1)
+        right = variants(self.kind)[0]
+        edges_matter = not self._close(tolerance, right(target.x, twin.edge_index, target.params),
+                                       right(target.x, target.edge_index, target.params), rows)
         same = [self._close(tolerance, a, b, rows) for a, b in
-                ((after_other, again), (after_twin, after_other), (fresh_out, after_other))]
+                ((after_other, again), (after_twin, after_other), (fresh_out, after_other),
+                 (again, other_edges))]
         problem = None
         if not same[0]:
+            self.random = True
             problem = (f"The output is random: two calls in a row on {target.graph} with the "
                        "same x, weights and edges differ (dropout with training=True, or "
                        "random numbers in forward?); in eval mode a layer is a function of its "
                        "input.")
         elif not same[1]:
             problem = (f"The layer keeps state between calls: its output on {target.graph} "
-                       f"after a call on {twin.graph.split(' (')[0]} (as many nodes, other "
-                       f"edges) differs from its output after a call on "
-                       f"{other.graph.split(' (')[0]} (another number of nodes): is a matrix "
+                       f"after a call on {_short(twin.graph)} (as many nodes, other edges) "
+                       f"differs from its output after a call on {_short(other.graph)} (another "
+                       "number of nodes): is a matrix "
                        "kept until the number of nodes changes (a cache in self or in the "
                        "class)? Compute everything from x and edge_index in forward.")
         elif not same[2]:
             problem = ("The layer keeps state between calls: a freshly built one gives another "
                        f"output on {target.graph} than the one that ran on other graphs before "
                        "(a cached matrix?); compute everything from x and edge_index in forward.")
+        elif same[3] and edges_matter:
+            problem = (f"The output does not depend on the edges it is given: with the same x, "
+                       f"the edges of {_short(target.graph)} and of {_short(twin.graph)} (as many "
+                       "nodes, other edges) give the same output. Does the layer keep the graph "
+                       "of an earlier call (a cache in self or in the class), or not use "
+                       "edge_index at all? Compute everything from x and edge_index in forward.")
         if problem:
             self._add(problem)
         self.notes.append(f"{'FAILED' if problem else 'passed'}: the same output on the same "
                           "graph whatever ran before (a fresh layer, after a graph of the same "
-                          "size with other edges, after one of another size, twice in a row).")
+                          "size with other edges, after one of another size, twice in a row), "
+                          "and another one on other edges.")
+        return True
 
     def _fresh(self, built: Built) -> Built | None:
         """A newly built layer of the same size and dtype, with the same parameter values."""
@@ -448,7 +476,7 @@ class _Check:
         """Name every parameter outside the formula that the output depends on (changing it
         changes the output), even when its value happens to be 0."""
         extras = self._extras(run.built)
-        if not extras:
+        if not extras or self.random:  # a random output changes anyway
             return
         generator = torch.Generator().manual_seed(11)
         for name, parameter in extras:
@@ -667,6 +695,11 @@ def _size_of(W: Tensor, name: str) -> tuple[int, int]:
 
 def _dtype(runs: list[_Run]) -> str:
     return _name(least_precise({run.precision for run in runs}))
+
+
+def _short(graph: str) -> str:
+    """``"graph 2"`` for the full name of graph 2."""
+    return graph.split(" (")[0]
 
 
 def _name(dtype: torch.dtype) -> str:
