@@ -358,3 +358,26 @@ def test_an_empty_matrix_is_a_problem():
     report = check_adjacency([])
     assert not report.ok and "empty" in report.problems[0]
     assert not check_laplacian([[]]).ok
+
+
+# ---------------------------------------------------------------- check_answers (issue 15, 6)
+def test_check_answers_picks_each_check_and_gives_one_verdict():
+    import gnnkit
+    from gnnkit.check import MalformedAnswerError, check_answers
+
+    A = gnnkit.adjacency([(0, 1), (1, 2), (2, 0), (2, 3)])
+    right = {"A": A.tolist(), "A^3": gnnkit.matrix_power(A, 3).tolist(),
+             "D": gnnkit.degree_matrix(A).tolist(), "L": gnnkit.laplacian(A).tolist()}
+    report = check_answers(right, A)
+    assert report.ok and report.verdict == "Verdict: all 4 answers are correct."
+    wrong = dict(right, L=(gnnkit.laplacian(A) + torch.eye(4, dtype=torch.long)).tolist())
+    report = check_answers(wrong, A, one_indexed=True)
+    assert not report.ok and report.wrong == 1
+    assert "L[1, 1]" in str(report) and str(report).endswith("Verdict: 1 of 4 answers wrong.")
+    sym = gnnkit.laplacian(A.double(), "sym")
+    assert check_answers({"L": [[round(v, 3) for v in row] for row in sym.tolist()]}, A,
+                         laplacian_kind="sym").verdict == "Verdict: the answer is correct."
+    with pytest.raises(ValueError, match="unknown answer 'B' in 'mine.json'"):
+        check_answers({"B": [[0]]}, A, source="mine.json")
+    with pytest.raises(MalformedAnswerError, match="answer 'D'.*counted from 1"):
+        check_answers({"D": [[1, 2], [3]]}, A, one_indexed=True)

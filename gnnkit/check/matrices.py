@@ -21,6 +21,8 @@ raises :class:`MalformedAnswerError` (a ``ValueError``): it is bad input, not a 
 
 from __future__ import annotations
 
+from .._validate import as_matrix
+from ..matrices import laplacian
 from .entries import (
     Rows,
     agrees,
@@ -125,7 +127,8 @@ def check_laplacian(
     """
     got = read_matrix(M, name, one_indexed=one_indexed)
     A = None if adjacency is None else _square_reference(adjacency, "adjacency")
-    want = None if A is None else _laplacian_of(A)
+    want = None if A is None else read_matrix(laplacian(as_matrix(adjacency, "adjacency")),
+                                              "expected")
     cmp = _Comparison(name, one_indexed, got, want, reference_slack(adjacency))
     problems = cmp.unusable(square=True, what="the adjacency matrix")
     if problems:
@@ -321,12 +324,6 @@ def _asymmetric_pairs(cmp: _Comparison, why: str) -> list[str]:
     return [f"{cmp.name} is not symmetric: {cmp.at(i, j)} = {fmt(got[i][j])} but "
             f"{cmp.at(j, i)} = {fmt(got[j][i])} ({why})."
             for i, j in _positions(len(got), len(got)) if i < j and got[i][j] != got[j][i]]
-
-
-def _laplacian_of(A: Rows) -> Rows:
-    """L = D - A exactly, D = diag(row sums of A)."""
-    return [[(sum(row) if i == j else 0) - row[j] for j in range(len(row))]
-            for i, row in enumerate(A)]
 
 
 def _symmetric(M: Rows) -> bool:

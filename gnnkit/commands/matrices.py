@@ -21,14 +21,7 @@ import re
 
 import torch
 
-from ..check import (
-    CheckReport,
-    MalformedAnswerError,
-    check_adjacency,
-    check_laplacian,
-    check_matrix,
-    read_matrix,
-)
+from ..check import check_answers
 from ..graph import Graph
 from ..io import HOMEWORK_GRAPHS, homework_graph, load_graph
 from ..matrices import adjacency, degree_matrix, exact_matrix_power, laplacian
@@ -87,11 +80,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     graph, description, one_based = _load(args)
-    answers = _load_answers(args.check, bool(one_based)) if args.check else None
+    answers = _load_answers(args.check) if args.check else None
     A = adjacency(graph)
     normalization = None if args.laplacian == "none" else args.laplacian
     power = _exact_power(A, args.power)
-    expected = None if answers is None else _expected(answers, A, normalization)
+    report = None
+    if answers is not None:
+        try:
+            report = check_answers(answers, A, laplacian_kind=normalization,
+                                   directed=args.directed, one_indexed=bool(one_based),
+                                   source=args.check)
+        except ValueError as error:  # an unknown key or an answer that is no matrix
+            raise UsageError(str(error)) from None
     labels = [str(k + one_based) for k in range(graph.num_nodes)]
     base = "from 1, as in the figure" if one_based else "from 0"
     print(f"Graph: {description}")
@@ -114,10 +114,12 @@ def run(args: argparse.Namespace) -> int:
         print()
         print(f"{title}:")
         print(format_matrix(matrix, labels))
-    if answers is None:
+    if report is None:
         return 0
-    return _check_answers(answers, expected, A, normalization, args.check, args.directed,
-                          bool(one_based))
+    print()
+    print(f"Checking the answers in {args.check}:")
+    print(report)
+    return 0 if report.ok else 1
 
 
 def format_matrix(matrix, labels: list[str]) -> str:
@@ -185,8 +187,8 @@ def _load(args) -> tuple[Graph, str, int]:
     return graph, args.graph, 1 if args.one_indexed else 0
 
 
-def _load_answers(path: str, one_indexed: bool) -> dict[str, list]:
-    """The answers file as {key: rows of numbers}; anything unusable is a UsageError."""
+def _load_answers(path: str) -> dict:
+    """The answers file as a non-empty JSON object; anything unreadable is a UsageError."""
     try:
         with open(path, encoding="utf-8") as handle:
             answers = json.load(handle)
@@ -206,60 +208,7 @@ def _load_answers(path: str, one_indexed: bool) -> dict[str, list]:
     if not answers:
         raise UsageError(f"answers file {path!r} holds an empty JSON object {{}}; write at least "
                          f"one answer in it, such as {example}.")
-    rows = {}
-    for key, answer in answers.items():
-        if key not in ("A", "D", "L") and not _POWER_KEY.match(key):
-            raise UsageError(
-                f"unknown answer {key!r} in {path!r}; use the keys \"A\", \"A^n\" (e.g. \"A^2\"), "
-                "\"D\" and \"L\"."
-            )
-        try:
-            rows[key] = read_matrix(answer, key, one_indexed=one_indexed)
-        except MalformedAnswerError as error:
-            base = 1 if one_indexed else 0
-            raise UsageError(f"answer {key!r} in {path!r} (rows and columns counted from "
-                             f"{base}): {error}") from None
-    return rows
-
-
-def _expected(answers: dict, A: torch.Tensor, normalization) -> dict:
-    """The right matrix for each answer key (exact integers; a normalised L in float64)."""
-    expected = {}
-    for key in answers:
-        if key == "A":
-            expected[key] = A
-        elif key == "D":
-            expected[key] = degree_matrix(A)
-        elif key == "L":  # L = D - A is checked against A itself
-            expected[key] = laplacian(A.double(), normalization) if normalization else None
-        else:
-            expected[key] = _exact_power(A, int(_POWER_KEY.match(key).group(1)))
-    return expected
-
-
-def _check_answers(answers: dict, expected: dict, A: torch.Tensor, normalization, path: str,
-                   directed: bool, one_indexed: bool) -> int:
-    reports: list[CheckReport] = []
-    for key, answer in answers.items():
-        if key == "A":
-            report = check_adjacency(answer, undirected=not directed, expected=expected[key],
-                                     one_indexed=one_indexed)
-        elif key == "L" and normalization is None:
-            report = check_laplacian(answer, adjacency=A, one_indexed=one_indexed)
-        else:
-            report = check_matrix(answer, expected[key], key, one_indexed=one_indexed)
-        reports.append(report)
-    print()
-    print(f"Checking the answers in {path}:")
-    for report in reports:
-        print(str(report))
-    wrong = sum(not report.ok for report in reports)
-    print()
-    if wrong:
-        print(f"Verdict: {wrong} of {len(reports)} answers wrong.")
-        return 1
-    print(f"Verdict: all {len(reports)} answers are correct.")
-    return 0
+    return answers
 
 
 def _nonnegative_int(text: str) -> int:
