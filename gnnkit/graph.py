@@ -221,12 +221,14 @@ class Graph(GraphConversions):
 
     @property
     def num_edges(self) -> int:
+        """Number of edges E (parallel edges counted)."""
         if "edge_index" in self.__dict__:
             return self.edge_index.size(1)
         return self.csr[1].numel()
 
     @property
     def device(self) -> torch.device:
+        """The device of the graph's index tensors."""
         return self.csr[1].device if "csr" in self.__dict__ else self.edge_index.device
 
     @property

@@ -50,6 +50,7 @@ class InputDropout(nn.Module):
         self.p, self.max_density = p, max_density
 
     def forward(self, x: Tensor) -> Tensor:
+        """``x`` with dropout applied in training mode, unchanged in eval mode."""
         if not self.training or self.p == 0.0:
             return x
         if x.dim() != 2 or x.layout != torch.strided:
@@ -63,6 +64,7 @@ class InputDropout(nn.Module):
         return x.new_zeros(x.shape).index_put((rows, cols), scaled)
 
     def extra_repr(self) -> str:
+        """``p=...``, shown in the module's repr."""
         return f"p={self.p}"
 
 
@@ -77,6 +79,7 @@ class NodeClassifier(nn.Module):
         raise NotImplementedError
 
     def reset_parameters(self) -> None:
+        """Reset the parameters of every child module that can be reset."""
         for module in self.children():
             if hasattr(module, "reset_parameters"):
                 module.reset_parameters()
@@ -183,6 +186,7 @@ class _TwoLayerRootWeight(NodeClassifier):
         self.conv2 = self.conv_class(hidden, num_classes, bias=True)
 
     def layer(self, index: int, h: Tensor, graph) -> Tensor:
+        """Layer 0: input dropout, convolution, ReLU; layer 1: dropout, convolution."""
         if index == 0:
             return F.relu(self.conv1(self.input_dropout(h), graph))
         return self.conv2(F.dropout(h, self.dropout, self.training), graph)
@@ -241,6 +245,7 @@ class GAT(NodeClassifier):
         )
 
     def layer(self, index: int, h: Tensor, graph) -> Tensor:
+        """Layer 0: input dropout, GAT layer, ELU; layer 1: dropout, GAT layer."""
         if index == 0:
             return F.elu(self.conv1(self.input_dropout(h), graph))
         return self.conv2(F.dropout(h, self.dropout, self.training), graph)

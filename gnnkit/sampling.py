@@ -63,6 +63,7 @@ class SampledSubgraph:
 
     @property
     def num_hops(self) -> int:
+        """Number of hops L drawn (the length of ``num_sampled_edges``)."""
         return len(self.num_sampled_edges)
 
     def num_nodes_within(self, hops: int) -> int:

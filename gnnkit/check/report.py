@@ -42,6 +42,7 @@ class CheckReport:
 
     @property
     def ok(self) -> bool:
+        """True when there is no problem."""
         return not self.problems
 
     def __bool__(self) -> bool:
@@ -49,6 +50,7 @@ class CheckReport:
 
     @property
     def verdict(self) -> str:
+        """The first line of the report: correct, or wrong with the number of problems."""
         if self.ok:
             return self._correct
         count = len(self.problems)

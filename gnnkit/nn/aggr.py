@@ -33,6 +33,8 @@ class Aggregation(nn.Module):
 
     def forward(self, x: Tensor, index: Tensor, dim_size: int, *,
                 graph: Graph | None = None) -> Tensor:
+        """[N, F]: the messages ``x`` [E, F] reduced by receiving node ``index`` [E] into
+        ``dim_size`` rows (0 for a node that receives none), after checking the arguments."""
         index = check_index(index, x, dim_size)
         return self.reduce(x, index, dim_size, graph)
 

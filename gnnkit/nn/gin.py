@@ -52,6 +52,7 @@ class GINConv(MessagePassing):
             self.eps.fill_(self.initial_eps)
 
     def forward(self, x: Tensor, graph) -> Tensor:
+        """``nn((1 + eps) x + A x)``: x [N, F_in], graph with N nodes -> [N, F_out]."""
         check_features(x)
         neighbours = self.propagate(graph, x=x)
         return self.nn(neighbours + (1 + self.eps) * x)

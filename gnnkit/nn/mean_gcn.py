@@ -37,6 +37,8 @@ class MeanGCNConv(RootWeightConv):
         super().__init__(in_features, out_features, bias, aggr="mean")
 
     def forward(self, x: Tensor, graph) -> Tensor:
+        """``D^-1 A x W^T + x B^T (+ bias)``: x [N, F_in], graph with N nodes (any form
+        :func:`gnnkit.as_graph` takes, or a dense adjacency) -> [N, F_out]."""
         check_features(x, self.in_features, dtype=self.W.dtype)
         if is_dense_adjacency(graph, x.size(0)):
             return self.add_bias(self._dense_formula(x, graph))

@@ -34,6 +34,8 @@ class MedianGCNConv(RootWeightConv):
         super().__init__(in_features, out_features, bias, aggr="median")
 
     def forward(self, x: Tensor, graph) -> Tensor:
+        """``W median_{j -> i} x_j + B x_i (+ bias)``: x [N, F_in], graph with N nodes
+        -> [N, F_out]."""
         check_features(x, self.in_features, dtype=self.W.dtype)
         median = self.propagate(graph, x=x)
         return self.add_bias(torch.addmm(x @ self.B.t(), median, self.W.t()))
