@@ -127,6 +127,36 @@ def as_edge_index(value, name: str = "edge_index") -> Tensor:
     return value.long()
 
 
+def tensor_graph_form(value: Tensor, num_nodes: int | None = None, name: str = "graph") -> str:
+    """The one rule telling a graph given as a tensor apart: ``"adjacency"`` for a torch sparse
+    tensor or a square floating or boolean one [N, N], ``"edge_index"`` for an integer one
+    ([2, E], checked later).
+
+    Raises:
+        ValueError: a floating [2, 2] tensor for ``num_nodes=2``: a 2 x 2 adjacency, or two
+            edges given as floats? The message gives both unambiguous spellings.
+        TypeError: a floating or boolean tensor that is not square.
+    """
+    if is_torch_sparse(value):
+        return "adjacency"
+    if num_nodes == 2 and value.shape == (2, 2) and value.is_floating_point():
+        raise ValueError(
+            f"{name} is a floating [2, 2] tensor for 2 nodes: an adjacency matrix or an "
+            "edge_index of 2 edges given as floats? Say which: A.bool() or "
+            "gnnkit.Graph.from_matrix(A) for an adjacency matrix, edge_index.long() for "
+            "an edge list."
+        )
+    if value.is_floating_point() or value.dtype == torch.bool:
+        if value.dim() == 2 and value.size(0) == value.size(1):
+            return "adjacency"
+        raise TypeError(
+            f"{name} is a floating tensor of shape {tuple(value.shape)}: an edge_index must be "
+            "an integer tensor [2, E] (use .long()), and a dense adjacency must be square "
+            "[N, N]."
+        )
+    return "edge_index"
+
+
 def check_node_ids(edge_index: Tensor, num_nodes: int, name: str = "edge_index") -> None:
     """Raise ``ValueError`` if any id in ``edge_index`` is negative or not below ``num_nodes``."""
     if edge_index.numel() == 0:

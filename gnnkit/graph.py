@@ -15,7 +15,13 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor
 
-from ._validate import as_edge_index, check_int, check_node_ids, is_torch_sparse
+from ._validate import (
+    as_edge_index,
+    check_int,
+    check_node_ids,
+    is_torch_sparse,
+    tensor_graph_form,
+)
 from .convert import (
     GraphConversions,
     is_pyg_data,
@@ -386,22 +392,8 @@ def as_graph(graph_like, num_nodes: int | None = None, *, name: str = "graph") -
     elif sp.issparse(graph_like) or is_torch_sparse(graph_like):
         graph = Graph.from_matrix(graph_like, name)
     elif isinstance(graph_like, Tensor):
-        if num_nodes == 2 and graph_like.shape == (2, 2) and graph_like.is_floating_point():
-            raise ValueError(
-                f"{name} is a floating [2, 2] tensor for 2 nodes: an adjacency matrix or an "
-                "edge_index of 2 edges given as floats? Say which: A.bool() or "
-                "gnnkit.Graph.from_matrix(A) for an adjacency matrix, edge_index.long() for "
-                "an edge list."
-            )
-        if graph_like.is_floating_point() or graph_like.dtype == torch.bool:
-            if graph_like.dim() == 2 and graph_like.size(0) == graph_like.size(1):
-                graph = Graph.from_matrix(graph_like, name)
-            else:
-                raise TypeError(
-                    f"{name} is a floating tensor of shape {tuple(graph_like.shape)}: an "
-                    "edge_index must be an integer tensor [2, E] (use .long()), and a dense "
-                    "adjacency must be square [N, N]."
-                )
+        if tensor_graph_form(graph_like, num_nodes, name) == "adjacency":
+            graph = Graph.from_matrix(graph_like, name)
         else:
             edge_index = as_edge_index(graph_like, name)
             if num_nodes is not None:

@@ -19,7 +19,13 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor
 
-from ._validate import as_edge_index, as_matrix, check_node_ids
+from ._validate import (
+    as_edge_index,
+    as_matrix,
+    check_int,
+    check_node_ids,
+    tensor_graph_form,
+)
 from .graph import Graph, as_graph
 
 __all__ = [
@@ -135,7 +141,7 @@ def matrix_power(A, n: int) -> Tensor:
     Sparse input gives a dense result. Any n works (``10**20`` too): it takes log2(n) products.
     """
     A = _as_exact_matrix(A)
-    n = _check_nonnegative_int(n, "n")
+    n = check_int(n, "n", low=0)
     size = A.size(0)
     if A.is_floating_point():
         return _power_by_squaring(A, n, torch.mm, torch.eye(size, dtype=A.dtype))
@@ -166,7 +172,7 @@ def exact_matrix_power(A, n: int) -> list[list[int]]:
             20,000 digits) on the way.
     """
     A = _as_exact_matrix(A)
-    n = _check_nonnegative_int(n, "n")
+    n = check_int(n, "n", low=0)
     if A.is_floating_point():
         raise TypeError(
             f"exact_matrix_power needs an integer matrix A, got dtype {A.dtype}; use "
@@ -211,14 +217,14 @@ def walks(A, i: int, j: int, n: int, *, limit: int = 10_000) -> list[list[int]]:
     A = _as_exact_matrix(A)
     size = A.size(0)
     for name, value in (("i", i), ("j", j)):
-        value = _check_nonnegative_int(value, name)
+        value = check_int(value, name, low=0)
         if value >= size:
             raise ValueError(
                 f"{name} = {value} is not a node of A, which has {size} rows (nodes 0..{size - 1}); "
                 "ids are 0-based, so subtract 1 from a figure's numbering."
             )
-    n = _check_nonnegative_int(n, "n")
-    limit = _check_nonnegative_int(limit, "limit")
+    n = check_int(n, "n", low=0)
+    limit = check_int(limit, "limit", low=0)
     if n == 0:
         return [[i]] if i == j else []
     nonzero = A != 0
@@ -291,17 +297,15 @@ def laplacian(A, normalization: str | None = None) -> Tensor:
 def _to_graph(graph_like, num_nodes, *, directed: bool, one_indexed: bool) -> Graph:
     """Any accepted graph form -> Graph (pairs and [2, E] tensors get the two flags)."""
     if num_nodes is not None:
-        if isinstance(num_nodes, bool) or not isinstance(num_nodes, (int, np.integer)):
-            raise TypeError(f"num_nodes must be an int, got {type(num_nodes).__name__}.")
-        if num_nodes < 0:
-            raise ValueError(f"num_nodes must be >= 0, got {num_nodes}.")
-        num_nodes = int(num_nodes)
+        num_nodes = check_int(num_nodes, "num_nodes", low=0)
     if isinstance(graph_like, np.ndarray):
         graph_like = graph_like.tolist()  # float ids stay floats and are refused below
     if isinstance(graph_like, (list, tuple)):
         graph = Graph.from_edge_list(graph_like, one_indexed=one_indexed)
         graph = _with_num_nodes(graph.edge_index, num_nodes, "graph_like")
-    elif isinstance(graph_like, Tensor) and not _is_matrix_tensor(graph_like):
+    elif isinstance(graph_like, Tensor) and (
+        tensor_graph_form(graph_like, name="graph_like") == "edge_index"
+    ):
         pairs = as_edge_index(graph_like, "graph_like").t()
         graph = Graph.from_edge_list(pairs, one_indexed=one_indexed)
         graph = _with_num_nodes(graph.edge_index, num_nodes, "graph_like")
@@ -314,14 +318,6 @@ def _to_graph(graph_like, num_nodes, *, directed: bool, one_indexed: bool) -> Gr
             )
         return graph
     return graph if directed else graph.to_undirected()
-
-
-def _is_matrix_tensor(value: Tensor) -> bool:
-    """A sparse tensor, or a square floating/boolean one, is a matrix, not an edge_index."""
-    if value.layout != torch.strided:
-        return True
-    floating = value.is_floating_point() or value.dtype == torch.bool
-    return floating and value.dim() == 2 and value.size(0) == value.size(1)
 
 
 def _with_num_nodes(edge_index: Tensor, num_nodes: int | None, name: str) -> Graph:
@@ -371,16 +367,6 @@ class _Reach:
             return self.states[k]
         period = len(self.states) - self.cycle_start
         return self.states[self.cycle_start + (k - self.cycle_start) % period]
-
-
-def _check_nonnegative_int(value, name: str) -> int:
-    if isinstance(value, Tensor) and value.numel() == 1 and not value.is_floating_point():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}.")
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value}.")
-    return int(value)
 
 
 def _as_exact_matrix(A) -> Tensor:

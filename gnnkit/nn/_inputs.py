@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .._validate import tensor_graph_form
 from ..graph import Graph, as_graph
 
 
@@ -35,15 +36,12 @@ def check_features(x, in_features: int | None = None, name: str = "x", *,
 
 
 def is_dense_adjacency(graph_like, num_nodes: int) -> bool:
-    """True for a dense (strided) floating or boolean square matrix that is not ambiguous
-    (a floating [2, 2] tensor for 2 nodes is refused by :func:`gnnkit.as_graph`)."""
+    """True for a dense (strided) adjacency matrix [N, N], by the one rule
+    :func:`gnnkit._validate.tensor_graph_form` (which refuses the ambiguous cases)."""
     return (
         isinstance(graph_like, Tensor)
         and graph_like.layout == torch.strided
-        and (graph_like.is_floating_point() or graph_like.dtype == torch.bool)
-        and graph_like.dim() == 2
-        and graph_like.size(0) == graph_like.size(1)
-        and not (num_nodes == 2 and graph_like.shape == (2, 2) and graph_like.is_floating_point())
+        and tensor_graph_form(graph_like, num_nodes) == "adjacency"
     )
 
 

@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import math
-import numbers
 
 import torch
 from torch import nn
 
+from .._validate import check_int
 from .message_passing import MessagePassing
-
-
-def check_size(value, name: str, *, minimum: int = 0) -> int:
-    """A layer size: an int >= ``minimum`` (not a bool or a float)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__}).")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}.")
-    return int(value)
 
 
 class RootWeightConv(MessagePassing):
@@ -25,8 +16,8 @@ class RootWeightConv(MessagePassing):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = False, *, aggr: str):
         super().__init__(aggr=aggr)
-        self.in_features = check_size(in_features, "in_features")
-        self.out_features = check_size(out_features, "out_features")
+        self.in_features = check_int(in_features, "in_features", low=0)
+        self.out_features = check_int(out_features, "out_features", low=0)
         self.W = nn.Parameter(torch.empty(self.out_features, self.in_features))
         self.B = nn.Parameter(torch.empty(self.out_features, self.in_features))
         self.bias = nn.Parameter(torch.empty(self.out_features)) if bias else None

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import math
-import numbers
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .._validate import check_int, check_real
 from ..ops import edge_softmax, multi_head_spmm
 from ._inputs import check_features, graph_for
-from ._root_weight import check_size
 
 
 class GATConv(nn.Module):
@@ -55,17 +54,12 @@ class GATConv(nn.Module):
         bias: bool = True,
     ):
         super().__init__()
-        self.in_features = check_size(in_features, "in_features")
-        self.out_features = check_size(out_features, "out_features")
-        self.heads = check_size(heads, "heads", minimum=1)
-        if isinstance(negative_slope, bool) or not isinstance(negative_slope, numbers.Real):
-            raise TypeError(f"negative_slope must be a number, got {negative_slope!r}.")
-        if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not (
-            0.0 <= dropout < 1.0
-        ):
-            raise ValueError(f"dropout must be a probability in [0, 1), got {dropout!r}.")
+        self.in_features = check_int(in_features, "in_features", low=0)
+        self.out_features = check_int(out_features, "out_features", low=0)
+        self.heads = check_int(heads, "heads", low=1)
         self.concat, self.add_self_loops = concat, add_self_loops
-        self.negative_slope, self.dropout = float(negative_slope), float(dropout)
+        self.negative_slope = check_real(negative_slope, "negative_slope")
+        self.dropout = check_real(dropout, "dropout", low=0.0, high=1.0, open_high=True)
         self.W = nn.Parameter(torch.empty(heads * out_features, in_features))
         self.att_src = nn.Parameter(torch.empty(heads, out_features))
         self.att_dst = nn.Parameter(torch.empty(heads, out_features))
