@@ -13,13 +13,11 @@ x [N, F] -> [B, F]; a graph without nodes gets 0. They are segment reductions on
 
 from __future__ import annotations
 
-import numbers
-
 import torch
 from torch import Tensor
 
 from .. import ops
-from ..data.batch import GraphBatch
+from .._validate import check_int
 from ..ops.segment import ptr_from_index
 
 
@@ -57,8 +55,9 @@ def _pool(x, batch, num_graphs, reduce: str) -> Tensor:
 
 def segments_of(batch, num_nodes: int, num_graphs: int | None, device) -> tuple[Tensor, Tensor]:
     """``(ptr [B + 1], batch [N])`` for a batch vector, a GraphBatch or None (one graph),
-    checked: 1-D integer, one entry per node, non-negative, sorted, below ``num_graphs``."""
-    if isinstance(batch, GraphBatch):
+    checked: 1-D integer, one entry per node, non-negative, sorted, below ``num_graphs``. A
+    GraphBatch is recognised by its ``ptr`` and ``batch`` (nn does not import the data layer)."""
+    if hasattr(batch, "ptr") and hasattr(batch, "batch"):
         if batch.num_nodes != num_nodes:
             raise ValueError(f"x has {num_nodes} rows but the GraphBatch has {batch.num_nodes} "
                              "nodes; pool the features of that batch.")
@@ -89,13 +88,8 @@ def segments_of(batch, num_nodes: int, num_graphs: int | None, device) -> tuple[
                          f"order); batch[{first}] = {int(batch[first])} follows "
                          f"{int(batch[first - 1])}. Sort the nodes by graph first.")
     largest = int(batch[-1]) if num_nodes else -1
-    if num_graphs is None:
-        num_graphs = largest + 1
-    elif isinstance(num_graphs, bool) or not isinstance(num_graphs, numbers.Integral):
-        raise TypeError(f"num_graphs must be an int or None, got {type(num_graphs).__name__}.")
-    elif num_graphs <= largest:
-        raise ValueError(f"num_graphs={num_graphs} but batch holds graph id {largest}; "
-                         f"num_graphs must exceed every id (>= {largest + 1}).")
+    num_graphs = largest + 1 if num_graphs is None else check_int(
+        num_graphs, "num_graphs (the largest graph id in batch + 1 or more)", low=largest + 1)
     if batch.device != device:
         raise ValueError(f"batch is on {batch.device} but x is on {device}.")
     return ptr_from_index(batch, int(num_graphs)), batch
