@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from ._validate import check_int
 from .graph import Graph, as_graph
+from .graph_models import GraphClassifier  # noqa: F401  (re-exported: graph-level model)
 from .nn import GATConv, MeanGCNConv, MedianGCNConv
 from .sampling import full_neighborhood
 

@@ -1,4 +1,4 @@
-"""Training node classifiers, full batch or mini-batch, in one process or several.
+"""Training node classifiers (and graph classifiers, link predictors), full batch or mini-batch, in one process or several.
 
     from gnnkit.datasets import load_dataset
     from gnnkit.train import train_node_classifier
@@ -18,6 +18,9 @@ The parts, one job each:
   split, finite float32 features, split labels >= 0) and moved to the training device.
 - ``full_batch.py`` / ``mini_batch.py``: one training epoch each way.
 - ``evaluate.py``: full-graph logits (one pass, or exact layer-wise chunks) and accuracy.
+- ``graph_task.py``: graph classification, k-fold cross-validation
+  (:func:`cross_validate`, :class:`GraphTrainConfig`, :func:`stratified_folds`).
+- ``link_task.py``: link prediction (:func:`train_link_predictor`, :class:`LinkSettings`).
 - ``selection.py``: :class:`BestValidation`, best-epoch weights and early stopping.
 
 Multi-process training (DistributedDataParallel under ``torchrun``) is switched on by
@@ -26,17 +29,27 @@ Multi-process training (DistributedDataParallel under ``torchrun``) is switched 
 """
 
 from .config import TrainConfig, threads_for
+from .graph_task import CrossValidation, GraphTrainConfig, cross_validate, stratified_folds
+from .link_task import LinkResult, LinkSettings, train_link, train_link_predictor
 from .run import TrainResult, dataset_graph, summarize, train, train_node_classifier, train_seeds
 from .selection import BestValidation
 
 __all__ = [
     "BestValidation",
+    "CrossValidation",
+    "GraphTrainConfig",
+    "LinkResult",
+    "LinkSettings",
     "TrainConfig",
     "TrainResult",
+    "cross_validate",
     "dataset_graph",
+    "stratified_folds",
     "summarize",
     "threads_for",
     "train",
+    "train_link",
+    "train_link_predictor",
     "train_node_classifier",
     "train_seeds",
 ]
