@@ -33,6 +33,7 @@ PUBLIC_MODULES = [
     "gnnkit.datasets",
     "gnnkit.distributed",
     "gnnkit.models",
+    "gnnkit.convert",
 ]
 
 

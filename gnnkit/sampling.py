@@ -297,7 +297,8 @@ class NeighborLoader:
         batch_size: seeds per batch (>= 1).
         shuffle: shuffle the input nodes each epoch.
         seed: the run's seed (an int).
-        rank, world_size: this process's rank and the number of processes (0 and 1 alone).
+        rank: this process's rank (0 alone).
+        world_size: the number of processes (1 alone).
         drop_last: see above.
 
     Yields:

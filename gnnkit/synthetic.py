@@ -61,7 +61,8 @@ def synthetic_graph(
             target's class.
         exponent: > 2, the power-law exponent of the degrees.
         signal: >= 0, the standard deviation of the class centres (noise has 1).
-        train_fraction, val_fraction: >= 0, summing to at most 1.
+        train_fraction: >= 0; with ``val_fraction``, at most 1.
+        val_fraction: >= 0; with ``train_fraction``, at most 1.
         seed: the same arguments and seed give the same graph.
 
     Returns:

@@ -17,8 +17,8 @@ class MedianGCNConv(RootWeightConv):
     matrix product ``M H``: it selects, per node and feature, one neighbour's value, which makes
     it robust to a few outlying neighbours. The gradient of each aggregated entry flows to the
     selected neighbour. It is the message-passing layer ``message = h_j``, ``aggregate =
-    median``, whose fused path selects on the graph's cached CSR (:func:`gnnkit.ops.
-    segment_median`).
+    median``, whose fused path selects on the graph's cached CSR
+    (:func:`gnnkit.ops.segment_median`).
 
     Args:
         in_features: F_in.
