@@ -1,10 +1,13 @@
-"""``gnnkit train``: train a two-layer GNN for node classification over several seeds.
+"""``gnnkit train``: train a two-layer GNN for node classification over several seeds; with
+``--task graph`` a graph classifier by k-fold cross-validation, with ``--task link`` a link
+predictor.
 
-    gnnkit train [--dataset karate|cora|citeseer|pubmed [--root DIR] | --store DIR]
+    gnnkit train [--task node|link] [--dataset karate|cora|citeseer|pubmed [--root DIR] | --store DIR]
                  [--model mean-gcn|median-gcn|gat] [--epochs N] [--seeds K] [--patience P]
                  [--hidden H] [--batch-size B [--fanouts 10,5]] [--chunk-size C]
                  [--device cpu|cuda|cuda:I|mps] [--threads T] [--dist-timeout S]
                  [--no-progress]
+    gnnkit train --task graph --tu NAME --root DIR [--model gin|mean-gcn] [--folds K] ...
 
 Prints the test accuracy of every seed and ``test accuracy: MEAN +- STD over K seeds``. All
 the training logic lives in :mod:`gnnkit.train`; this module only turns arguments into a
@@ -30,13 +33,23 @@ import torch
 
 from .. import distributed, store
 from .._validate import check_int
+from ..data import read_tu
 from ..datasets import load_dataset
 from ..models import MODELS
-from ..train import TrainConfig, dataset_graph, summarize, threads_for, train_seeds
+from ..train import (
+    TrainConfig,
+    dataset_graph,
+    graph_task,
+    link_task,
+    summarize,
+    threads_for,
+    train_seeds,
+)
 from ..train.config import MINIMUM, check_device, check_fanouts, check_setting
 from . import UsageError
 
 NAME = "train"
+TASKS = ("node", "graph", "link")
 DATASETS = ("karate", "cora", "citeseer", "pubmed")
 PLANETOID = {"cora": "Cora", "citeseer": "CiteSeer", "pubmed": "PubMed"}
 
@@ -50,8 +63,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "seed and their mean +- standard deviation. Under torchrun the processes train "
         "together (DistributedDataParallel).",
     )
+    parser.add_argument("--task", default="node", type=str.lower, choices=TASKS,
+                        help="node classification (default), graph classification (--tu, "
+                        "k-fold cross-validation) or link prediction (test AUC and Hits@K)")
+    parser.add_argument("--tu", metavar="NAME",
+                        help="--task graph: the TU dataset NAME under --root (one-hot degree "
+                        f"features capped at {graph_task.DEFAULT_MAX_DEGREE} are added)")
+    parser.add_argument("--folds", type=int, metavar="K",
+                        help="--task graph: stratified folds (default 10)")
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--dataset", default="karate", type=str.lower, choices=DATASETS,
+    source.add_argument("--dataset", type=str.lower, choices=DATASETS,
                         help="karate (built in, default) or a Planetoid graph read from --root")
     source.add_argument("--store", metavar="DIR",
                         help="train on a graph saved by gnnkit.store.save (CSR, features, "
@@ -61,13 +82,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--root", metavar="DIR",
                         help="folder holding <Name>/raw/ with the Planetoid raw files (needed "
                         "for cora, citeseer, pubmed; only read)")
-    parser.add_argument("--model", default="mean-gcn", type=str.lower, choices=tuple(MODELS),
-                        help="model to train (default mean-gcn)")
+    parser.add_argument("--model", type=str.lower, choices=(*MODELS, "gin"),
+                        help="model to train (default mean-gcn; --task graph: gin or mean-gcn, "
+                        "default gin)")
     parser.add_argument("--epochs", type=int, metavar="N",
                         help="maximum epochs per seed (default: the model's, "
                         + _defaults("epochs") + ")")
-    parser.add_argument("--seeds", type=int, default=10, metavar="K",
-                        help="train with seeds 0..K-1 (default 10)")
+    parser.add_argument("--seeds", type=int, metavar="K",
+                        help="train with seeds 0..K-1 (default 10; 1 for --task graph and "
+                        "link)")
     parser.add_argument("--patience", type=int, metavar="P",
                         help="stop after P epochs without a better validation accuracy or loss; "
                         "0 never stops early (default: the model's, " + _defaults("patience")
@@ -105,7 +128,10 @@ def run(args: argparse.Namespace) -> int:
     """Train as ``args`` say; a ``ValueError``/``TypeError`` of gnnkit (an unusable flag,
     dataset or run) becomes a :class:`UsageError` with the same message (one line, exit 2)."""
     try:
-        return _train(args)
+        _check_task(args)
+        if args.task == "graph":
+            return _train_graph(args)
+        return _train_link(args) if args.task == "link" else _train(args)
     except (ValueError, TypeError) as error:
         raise UsageError(str(error)) from None
 
@@ -139,6 +165,98 @@ def _train(args: argparse.Namespace) -> int:
         say(f"wall time: {time.perf_counter() - start:.1f} s")
         say(f"test accuracy: {mean:.4f} +- {std:.4f} over {args.seeds} "
             f"seed{'s' if args.seeds > 1 else ''}")
+    return 0
+
+
+def _check_task(args: argparse.Namespace) -> None:
+    """Flags of another task refused by name; the per-task defaults filled in."""
+    foreign = {"node": ("--tu", "--folds"), "link": ("--tu", "--folds"),
+               "graph": ("--dataset", "--store", "--fanouts")}[args.task]
+    for flag in foreign:
+        if getattr(args, flag[2:]) is not None:
+            raise ValueError(f"{flag} does not apply to --task {args.task}.")
+    if args.task != "graph" and args.model == "gin":
+        raise ValueError(f"--model gin is a graph classifier; --task {args.task} trains one of "
+                         f"{', '.join(MODELS)}.")
+    if args.task == "graph" and args.model not in (None, *graph_task.CONVS):
+        raise ValueError(f"--model {args.model}: --task graph trains one of "
+                         f"{', '.join(graph_task.CONVS)}.")
+    args.model = args.model or ("gin" if args.task == "graph" else "mean-gcn")
+    args.seeds = args.seeds if args.seeds is not None else 10 if args.task == "node" else 1
+    args.dataset = args.dataset or "karate"
+
+
+def _train_graph(args: argparse.Namespace) -> int:
+    """``--task graph``: k-fold cross-validation on a TU dataset, once per seed."""
+    _check_flags(args)
+    folds = check_int(10 if args.folds is None else args.folds, "--folds", low=2)
+    if args.tu is None or args.root is None:
+        raise ValueError("--task graph needs --tu NAME and --root DIR (the folder holding "
+                         "NAME/NAME_A.txt, ...).")
+    defaults = graph_task.GraphTrainConfig()
+    config = graph_task.GraphTrainConfig(
+        conv=args.model, epochs=args.epochs or defaults.epochs,
+        patience=defaults.patience if args.patience is None else args.patience,
+        hidden=args.hidden or defaults.hidden, batch_size=args.batch_size or defaults.batch_size,
+        device=args.device, progress=False if args.no_progress else None)
+    try:
+        data = read_tu(args.root, args.tu, degree_features=graph_task.DEFAULT_MAX_DEGREE)
+    except FileNotFoundError as error:
+        raise UsageError(str(error)) from None
+    threads = args.threads or threads_for(int(data.edge_ptr[-1]))
+    if threads is not None:
+        torch.set_num_threads(threads)
+    with distributed.process_group(config.device, args.dist_timeout) as device:
+        config = dataclasses.replace(config, device=str(device))
+        say = print if distributed.is_main() else _silent
+        say(f"{data.name}: {len(data)} graphs, {data.x.shape[0]} nodes, {data.num_classes} "
+            f"classes; {data.num_node_features} node features (one-hot degree capped at "
+            f"{graph_task.DEFAULT_MAX_DEGREE})")
+        say(config.describe() + _processes())
+        accuracies = []
+        for seed in range(args.seeds):
+            result = graph_task.cross_validate(data, config, folds=folds, seed=seed)
+            for fold in result.folds:
+                say(f"fold {fold.fold}: test accuracy {fold.test_accuracy:.4f} (val "
+                    f"{fold.val_accuracy:.4f} at epoch {fold.best_epoch}, {fold.seconds:.1f} s)",
+                    flush=True)
+            accuracies += result.accuracies
+            say(f"seed {seed}: test accuracy {result.mean:.4f} +- {result.std:.4f}")
+        mean, std = summarize(accuracies)
+        say(f"test accuracy: {mean:.4f} +- {std:.4f} over {folds} folds x {args.seeds} "
+            f"seed{'s' if args.seeds > 1 else ''} (stratified; Errica et al. protocol)")
+    return 0
+
+
+def _train_link(args: argparse.Namespace) -> int:
+    """``--task link``: link prediction once per seed; test AUC and Hits@K."""
+    config = TrainConfig(
+        args.model, epochs=args.epochs, patience=args.patience, hidden=args.hidden,
+        batch_size=args.batch_size, fanouts=_check_flags(args), chunk_size=args.chunk_size,
+        device=args.device, progress=False if args.no_progress else None,
+        normalize_features=False if args.store is not None else None)
+    dataset = _load(args)
+    threads = args.threads or threads_for(dataset_graph(dataset).num_edges)
+    if threads is not None:
+        torch.set_num_threads(threads)
+    settings = link_task.LinkSettings()
+    with distributed.process_group(config.device, args.dist_timeout) as device:
+        config = dataclasses.replace(config, device=str(device))
+        say = print if distributed.is_main() else _silent
+        say(f"{dataset.name}: link prediction, {settings.val:g} / {settings.test:g} of the "
+            "edges held out for validation / test")
+        say(config.describe() + _processes())
+        aucs, hits = [], []
+        for seed in range(args.seeds):
+            result = link_task.train_link(dataset, config, seed, link=settings)
+            aucs.append(result.test_auc)
+            hits.append(result.test_hits)
+            say(f"seed {seed}: test AUC {result.test_auc:.4f}, Hits@{settings.hits_k} "
+                f"{result.test_hits:.4f} (val AUC {result.val_auc:.4f} at epoch "
+                f"{result.best_epoch}, {result.seconds:.1f} s)", flush=True)
+        (auc, auc_std), (hit, hit_std) = summarize(aucs), summarize(hits)
+        say(f"test AUC: {auc:.4f} +- {auc_std:.4f}, Hits@{settings.hits_k}: {hit:.4f} +- "
+            f"{hit_std:.4f} over {args.seeds} seed{'s' if args.seeds > 1 else ''}")
     return 0
 
 
