@@ -2,10 +2,9 @@
 
 import pytest
 import torch
-from conftest import random_graph
+from conftest import built_in_layers, random_graph
 
 from gnnkit import Graph
-from gnnkit.nn import GATConv, MeanGCNConv, MedianGCNConv
 from gnnkit.ops import edge_softmax, spmm
 
 pytestmark = [
@@ -13,12 +12,7 @@ pytestmark = [
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
 ]
 
-LAYERS = {
-    "mean": lambda: MeanGCNConv(6, 4, bias=True),
-    "median": lambda: MedianGCNConv(6, 4, bias=True),
-    "gat": lambda: GATConv(6, 4, heads=4),
-    "gat_mean_heads": lambda: GATConv(6, 4, heads=4, concat=False, add_self_loops=False),
-}
+LAYERS = built_in_layers(6, 4)
 
 
 @pytest.mark.parametrize("name", LAYERS)

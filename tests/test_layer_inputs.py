@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import neighbours_of, random_graph
+from conftest import built_in_layers, neighbours_of, random_graph
 from torch import nn
 
 import gnnkit.ops
@@ -37,11 +37,8 @@ class ProjectedSources(MessagePassing):
 
 
 LAYERS = {
-    "mean": lambda: MeanGCNConv(4, 3, bias=True),
+    **built_in_layers(4, 3),
     "mean_widening": lambda: MeanGCNConv(4, 6, bias=True),
-    "median": lambda: MedianGCNConv(4, 3, bias=True),
-    "gat": lambda: GATConv(4, 3, heads=2),
-    "gat_mean_no_loops": lambda: GATConv(4, 3, heads=2, concat=False, add_self_loops=False),
     "message_passing_max": ProjectedSources,
 }
 

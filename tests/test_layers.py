@@ -3,13 +3,13 @@
 import networkx as nx
 import pytest
 import torch
-from conftest import neighbours_of, random_graph
+from conftest import built_in_layers, neighbours_of, random_graph
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
 from gnnkit import Graph
-from gnnkit.nn import GATConv, MeanGCNConv, MedianGCNConv, MessagePassing
+from gnnkit.nn import MeanGCNConv, MedianGCNConv, MessagePassing
 
 
 class MeanGCNByMessages(MessagePassing):
@@ -175,12 +175,7 @@ def all_graph_forms(edge_index, num_nodes):
     }
 
 
-LAYERS = {
-    "mean": lambda: MeanGCNConv(5, 3, bias=True),
-    "median": lambda: MedianGCNConv(5, 3, bias=True),
-    "gat": lambda: GATConv(5, 3, heads=2),
-    "gat_no_loops": lambda: GATConv(5, 3, heads=2, concat=False, add_self_loops=False),
-}
+LAYERS = built_in_layers(5, 3)
 
 
 @pytest.mark.parametrize("name", LAYERS)

@@ -11,7 +11,7 @@ import threading
 import numpy as np
 import pytest
 import torch
-from conftest import neighbours_of, random_graph
+from conftest import built_in_layers, neighbours_of, random_graph
 from torch import nn
 from torch_geometric.data import Data
 
@@ -42,14 +42,7 @@ class GatedSum(MessagePassing):
         return x_j * torch.sigmoid(x_i)
 
 
-LAYERS = {
-    "mean": lambda: MeanGCNConv(3, 2, bias=True),
-    "median": lambda: MedianGCNConv(3, 2, bias=True),
-    "gat": lambda: GATConv(3, 2, heads=2),
-    "gat_no_loops": lambda: GATConv(3, 2, heads=2, concat=False, add_self_loops=False),
-    "fused": SumOfSources,
-    "general": GatedSum,
-}
+LAYERS = {**built_in_layers(3, 2), "fused": SumOfSources, "general": GatedSum}
 
 
 def make_layer(name):
@@ -345,7 +338,7 @@ def test_threads_never_raise_and_agree_with_one_thread():
 def test_threads_training_on_shared_fresh_graphs_agree_with_one_thread():
     # Backward passes fill the transpose cache (Graph.reverse) of Graphs shared by threads.
     num_threads, calls = 4, 40
-    layers = {name: make_layer(name) for name in ("mean", "median", "gat_no_loops")}
+    layers = {name: make_layer(name) for name in ("mean", "median", "gat_mean_no_loops")}
     x = torch.randn(6, 3)
     edge_index = random_graph(6, 12, seed=8, unique=False)
 
@@ -361,7 +354,7 @@ def test_threads_training_on_shared_fresh_graphs_agree_with_one_thread():
     def work(t):
         barrier.wait()
         for call in range(calls):
-            name = ("mean", "median", "gat_no_loops")[(call + t) % 3]
+            name = ("mean", "median", "gat_mean_no_loops")[(call + t) % 3]
             try:
                 if not torch.allclose(input_gradient(layers[name], graphs[call]), expected[name]):
                     problems.append((name, t, call))

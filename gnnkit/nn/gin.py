@@ -35,6 +35,9 @@ class GINConv(MessagePassing):
             raise TypeError(f"nn must be a torch.nn.Module (e.g. an MLP), got "
                             f"{type(nn).__name__}.")
         self.nn = nn
+        # x's width is checked against the first linear layer of nn, when it has one
+        self.in_features = next(
+            (m.in_features for m in nn.modules() if isinstance(m, torch.nn.Linear)), None)
         self.initial_eps = float(eps)
         if train_eps:
             self.eps = torch.nn.Parameter(torch.empty(1))
@@ -53,7 +56,8 @@ class GINConv(MessagePassing):
 
     def forward(self, x: Tensor, graph) -> Tensor:
         """``nn((1 + eps) x + A x)``: x [N, F_in], graph with N nodes -> [N, F_out]."""
-        check_features(x)
+        check_features(x, self.in_features,
+                       dtype=next((p.dtype for p in self.nn.parameters()), None))
         neighbours = self.propagate(graph, x=x)
         return self.nn(neighbours + (1 + self.eps) * x)
 
