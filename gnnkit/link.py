@@ -69,7 +69,8 @@ def split_edges(graph, val: float = 0.05, test: float = 0.1, *,
 
     Args:
         graph: a :class:`gnnkit.Graph` or any form :func:`gnnkit.as_graph` takes.
-        val, test: fractions in [0, 1) with ``val + test < 1``.
+        val: the fraction of edges held out for validation, in [0, 1).
+        test: the fraction held out for testing, in [0, 1), with ``val + test < 1``.
         generator: the ``torch.Generator`` (on the graph's device) to draw from; None uses
             torch's global generator.
 
@@ -220,10 +221,12 @@ class MLPScore(nn.Module):
         self.lin2 = nn.Linear(self.hidden, 1)
 
     def reset_parameters(self) -> None:
+        """Re-initialise both linear layers."""
         self.lin1.reset_parameters()
         self.lin2.reset_parameters()
 
     def forward(self, z: Tensor, pairs: Tensor) -> Tensor:
+        """Scores [P] of the pairs [2, P] (rows: j, i) from node embeddings z [N, F]."""
         z = _check_embeddings(z, self.in_features)
         pairs = check_pairs(pairs, z.shape[0])
         h = z.index_select(0, pairs[0]) * z.index_select(0, pairs[1])

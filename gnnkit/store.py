@@ -83,18 +83,22 @@ class GraphData:
 
     @property
     def num_nodes(self) -> int:
+        """N, the number of nodes."""
         return self.rowptr.numel() - 1
 
     @property
     def num_edges(self) -> int:
+        """E, the number of edges."""
         return self.col.numel()
 
     @property
     def num_features(self) -> int:
+        """F, the width of x."""
         return self.x.size(1)
 
     @property
     def num_classes(self) -> int:
+        """C = largest label + 1."""
         return int(self.y.max()) + 1
 
     def graph(self) -> Graph:

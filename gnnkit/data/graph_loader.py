@@ -34,7 +34,8 @@ class GraphLoader:
         shuffle: shuffle every epoch.
         drop_last: see above.
         seed: the run's seed (int >= 0).
-        rank, world_size: this process's rank and the number of processes.
+        rank: this process's rank, in 0..world_size-1.
+        world_size: the number of processes.
 
     Yields:
         ``len(loader)`` :class:`GraphBatch` objects per epoch.

@@ -54,10 +54,12 @@ class TUDataset:
 
     @property
     def num_classes(self) -> int:
+        """C: the number of distinct graph labels (classes 0..C-1)."""
         return self.label_values.numel()
 
     @property
     def num_node_features(self) -> int:
+        """F: the width of every item's x [n_i, F]."""
         return self.x.shape[1]
 
     def __len__(self) -> int:
