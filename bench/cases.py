@@ -1,4 +1,5 @@
-"""What is measured: graph sizes, seeded random inputs, matched gnnkit / PyG layers and models.
+"""What the layer rows measure: default sizes per case, seeded random inputs, matched gnnkit /
+PyG layers and models (the graph sizes themselves are in :mod:`bench.graphs`).
 
 Every measured unit is a *case* on a *size*:
 
@@ -13,7 +14,6 @@ the largest difference of their outputs as a check).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +21,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from .graphs import Size, cora
 
 LIBS = ("gnnkit", "pyg")
 #: gnnkit run two more ways in the same rounds: given the raw ``edge_index`` (converted on every
@@ -36,32 +38,8 @@ ALL_CASES = (*LAYER_CASES, *EPOCH_CASES, "bandwidth")
 GAT_HEADS = 8
 CORA_HIDDEN = 64  # hidden width of both Cora models (GAT: 8 heads x 8 channels)
 BANDWIDTH_FEATURES = 64
-LIMIT_EDGES_PER_NODE = 10
 
-
-@dataclass(frozen=True)
-class Size:
-    """A random graph: ``num_nodes`` N, ``num_edges`` E, and the layer's F_in -> F_out."""
-
-    name: str
-    num_nodes: int
-    num_edges: int
-    in_features: int = 128
-    out_features: int = 64
-
-
-SIZES = {
-    size.name: size
-    for size in (
-        Size("tiny", 1_000, 5_000),  # --quick only
-        Size("cora-sized", 2_708, 10_556),
-        Size("50k-500k", 50_000, 500_000, 64, 64),
-        Size("100k-1M", 100_000, 1_000_000),
-        Size("large", 1_000_000, 10_000_000),
-    )
-}
-
-# Which sizes each case runs on when --sizes is not given.
+# Which sizes (bench.graphs.SIZES) each case runs on when --sizes is not given.
 FULL_PLAN = {
     "mean": ("cora-sized", "50k-500k", "100k-1M", "large"),
     "median": ("cora-sized", "50k-500k"),
@@ -69,22 +47,6 @@ FULL_PLAN = {
     "bandwidth": ("100k-1M", "large"),
 }
 QUICK_PLAN = {case: ("tiny",) for case in ("mean", "median", "gat", "bandwidth")}
-
-
-def parse_size(text: str) -> Size:
-    """A preset name, or ``<nodes>x<edges>`` (e.g. ``200000x2000000``) with 128 -> 64 features."""
-    if text in SIZES:
-        return SIZES[text]
-    match = re.fullmatch(r"(\d+)x(\d+)", text)
-    if match:
-        return Size(text, int(match[1]), int(match[2]))
-    raise ValueError(f"unknown size {text!r}: use one of {sorted(SIZES)} or <nodes>x<edges>")
-
-
-def limit_size(num_nodes: int) -> Size:
-    """The graph tried by ``--find-limit``: N nodes, 10 N edges, 128 -> 64 features."""
-    return Size(f"{num_nodes}x{LIMIT_EDGES_PER_NODE * num_nodes}", num_nodes,
-                LIMIT_EDGES_PER_NODE * num_nodes)
 
 
 # ---------------------------------------------------------------------------------- inputs
@@ -124,19 +86,9 @@ def random_inputs(size: Size, seed: int, device: str) -> Inputs:
     )
 
 
-def cora_available(root: str | Path) -> str | None:
-    """None when Cora's raw files are under ``root``, else the reason they cannot be used."""
-    raw = Path(root) / "Cora" / "raw"
-    if not raw.is_dir():
-        return f"Cora not found: {raw} does not exist (pass --cora-root)"
-    return None
-
-
 def cora_inputs(root: str | Path, device: str) -> Inputs:
-    """Cora (2708 nodes, 10556 directed edges, 1433 features, 7 classes), public split."""
-    from gnnkit.datasets import planetoid
-
-    data = planetoid(root, "Cora")
+    """Cora (:func:`bench.graphs.cora`) on ``device``, public split."""
+    data = cora(root)
     return Inputs(
         x=data.x.to(device),
         edge_index=data.edge_index.to(device),

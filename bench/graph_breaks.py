@@ -1,4 +1,5 @@
-"""Graph breaks of each gnnkit layer under ``torch.compile``: ``python -m bench.graph_breaks``.
+"""Graph breaks of each gnnkit layer under ``torch.compile``: ``python -m bench graph-breaks``
+(or ``python -m bench.graph_breaks``).
 
 For every layer and graph form it prints how many graphs ``torch._dynamo.explain`` cuts one
 forward into and why: a raw ``edge_index`` (checked and sorted on every call), a fresh
@@ -8,6 +9,7 @@ run before, so its layouts are cached). Small random graph, CPU.
 
 from __future__ import annotations
 
+import argparse
 import warnings
 
 import torch
@@ -41,7 +43,10 @@ def breaks(layer: torch.nn.Module, form: str, edge_index, x) -> tuple[int, list[
     return explained.graph_break_count, reasons
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Print the table of graph breaks and their reasons (no options)."""
+    argparse.ArgumentParser(prog="python -m bench graph-breaks", description=__doc__).parse_args(
+        argv)
     warnings.filterwarnings("ignore")
     torch.manual_seed(0)
     edge_index = torch.randint(0, 50, (2, 300))

@@ -1,4 +1,5 @@
-"""The Markdown report: a header describing machine and command, then the tables."""
+"""Markdown reports: the layer rows' header (machine, command) and tables, and the helpers every
+benchmark's report uses (:func:`cpu_model`, :func:`git_revision`, :func:`table`, :func:`write`)."""
 
 from __future__ import annotations
 
@@ -42,7 +43,8 @@ def _version(package: str) -> str:
         return "not installed"
 
 
-def _git_revision() -> str:
+def git_commit() -> tuple[str, bool]:
+    """(short commit of HEAD or ``"unknown"``, whether tracked files have changes)."""
     root = Path(__file__).resolve().parent.parent
 
     def git(*args: str) -> str:
@@ -53,8 +55,17 @@ def _git_revision() -> str:
         revision = git("rev-parse", "--short", "HEAD")
         changed = git("status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return (revision or "unknown") + (" + uncommitted changes" if changed else "")
+        return "unknown", False
+    return revision or "unknown", bool(changed)
+
+
+def git_revision() -> str:
+    """``<commit>`` or ``<commit> + uncommitted changes``, for report headers."""
+    revision, changed = git_commit()
+    return revision + (" + uncommitted changes" if changed else "")
+
+
+_git_revision = git_revision  # the name bench.graph_level imports
 
 
 def device_label(args, results: Results) -> str:
@@ -78,7 +89,7 @@ def machine_header(args, results: Results, argv: list[str]) -> list[str]:
            f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM; load average at start {load}")
     software = (f"Python {platform.python_version()}, torch {_version('torch')}{threads}, "
                 f"torch_geometric {_version('torch_geometric')}, gnnkit {_version('gnnkit')} "
-                f"(git {_git_revision()})")
+                f"(git {git_revision()})")
     settings = (f"seed {args.seed}, warm-up {args.warmup}, up to {args.repeats} repeats (fewer "
                 f"when a row's repeats would pass {args.budget:g} s), timeout "
                 f"{args.timeout:g} s per worker, memory cap {args.mem_limit_gb:g} GB")

@@ -1,14 +1,18 @@
 """Neighbour-sampling benchmark: gnnkit.sampling next to PyG's sampler on the same graph and
 seed batches, and what trimming saves. Writes a Markdown report.
 
-    python -m bench.sampling                       # Slashdot + synthetic 2.4M/62M, 1 and 2 threads
-    python -m bench.sampling --quick               # Slashdot + a small synthetic graph, few batches
-    python -m bench.sampling --pyg-python /path/to/venv/bin/python   # PyG's side from that venv
+    python -m bench sampling                 # Slashdot + synthetic 2.4M/62M, 1 and 2 threads
+    python -m bench sampling --quick         # Slashdot + a small synthetic graph, few batches
+    python -m bench sampling --graphs slashdot                     # Slashdot alone
+    python -m bench sampling --pyg-python /path/to/venv/bin/python   # PyG's side from that venv
+
+(``python -m bench.sampling`` is the same command.)
 
 PyG's ``NeighborLoader`` needs ``torch-sparse`` (or ``pyg-lib``); the measurements run in
 ``--pyg-python`` (default: this interpreter), and PyG's columns read "n/a" with the reason when
 it cannot import them. Every measurement runs in a fresh process (``python -m bench.sampling
---worker ...``), so memory peaks and thread settings do not leak from one to the next.
+--worker ...``, started and watched by :func:`bench.runner.run_command`), so memory peaks and
+thread settings do not leak from one to the next. Graphs come from :mod:`bench.graphs`.
 
 What is timed, per graph and thread count (medians over ``--batches`` seed batches, the two
 libraries called in turn on each batch, so machine noise hits both alike):
@@ -33,48 +37,27 @@ import importlib.util
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-SLASHDOT = ROOT / ".." / "shared" / "datasets" / "snap" / "soc-Slashdot0902.txt.gz"
-FEATURES = 100  # feature width of the loader case (Slashdot gets random features)
+from . import graphs
+from .runner import run_command, run_work
+
 MB = 2**20
 
 
 # ---------------------------------------------------------------------------------- inputs
 def load_graph(spec: dict):
-    """(gnnkit Graph, rowptr, col, x, y) for a graph spec; x, y are for the loader case."""
-    from gnnkit import store
-    from gnnkit.snap import read_snap
-
-    if spec["kind"] == "snap":
-        graph = read_snap(spec["path"]).graph
-        rowptr, col, _ = graph.csr
-        generator = torch.Generator().manual_seed(0)
-        x = torch.randn(graph.num_nodes, FEATURES, generator=generator)
-        y = torch.randint(0, 10, (graph.num_nodes,), generator=generator)
-        return graph, rowptr, col, x, y
-    data = store.load(spec["path"])
-    for array in (data.rowptr, data.col, data.x, data.y):
-        array.sum()  # map every page now, so neither library pays the first touch
+    """(gnnkit Graph, rowptr, col, x, y) of a :mod:`bench.graphs` spec; a store's arrays are
+    read through once, so that neither library pays the first touch of their pages."""
+    data = graphs.load(spec)
+    if spec["kind"] == "store":
+        for array in (data.rowptr, data.col, data.x, data.y):
+            array.sum()
     return data.graph(), data.rowptr, data.col, data.x, data.y
-
-
-def ensure_synthetic(folder: Path, num_nodes: int, num_edges: int) -> Path:
-    """The synthetic graph's store, generated on first use (seed 0)."""
-    from gnnkit import store
-    from gnnkit.synthetic import synthetic_graph
-
-    if not (folder / "meta.json").is_file():
-        print(f"generating the synthetic graph ({num_nodes:,} nodes, {num_edges:,} edges) "
-              f"into {folder} ...", file=sys.stderr, flush=True)
-        store.save(synthetic_graph(num_nodes, num_edges, num_features=FEATURES, seed=0), folder)
-    return folder
 
 
 def seed_batches(num_nodes: int, batch_size: int, count: int) -> list[torch.Tensor]:
@@ -227,22 +210,24 @@ def worker_trim(spec, threads, batch_size, count, fanouts) -> dict:
     return result
 
 
-def run_worker(python: str, task: dict, env: dict | None = None) -> dict:
-    """Run one task in a fresh process (``env`` added to its environment); its last stdout
-    line is the JSON result."""
-    command = [python, "-m", "bench.sampling", "--worker", json.dumps(task)]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
-                          check=False)
-    if done.returncode != 0:
-        return {"error": (done.stderr.strip().splitlines() or ["no output"])[-1]}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+def run(args, task: dict, env: dict | None = None) -> dict:
+    """Run one task in a fresh ``--pyg-python`` process (``env`` added to its environment):
+    its result, or ``{"error": reason}``."""
+    command = [args.pyg_python, "-m", "bench.sampling", "--worker", json.dumps(task)]
+    outcome = run_command(command, timeout_s=args.timeout, mem_limit_gb=args.mem_limit_gb,
+                          env=env)
+    result = outcome.find("result")
+    if result is None:
+        return {"error": f"{outcome.status}: {outcome.message}"}
+    return {key: value for key, value in result.items() if key != "event"}
 
 
-def worker_main(task: dict) -> None:
+def worker_main(task: dict, events: str | None) -> None:
+    """One task in this process; its result goes to the ``events`` file."""
     kind = task.pop("task")
-    function = {"time": worker_time, "memory": worker_memory, "trim": worker_trim}[kind]
-    print(json.dumps(function(**task)))
+    functions = {"time": worker_time, "memory": worker_memory, "trim": worker_trim,
+                 "check": lambda: {"reason": pyg_available()}}
+    run_work(events, lambda: functions[kind](**task))
 
 
 # ---------------------------------------------------------------------------------- report
@@ -256,14 +241,14 @@ def cell(result: dict, key: str, digits: int = 1) -> str:
     return f"{value:,.{digits}f}" if isinstance(value, (int, float)) else "n/a"
 
 
-def render(args, graphs, timing, memory, trimming, pyg_reason, argv, started) -> str:
-    from .report import _git_revision, cpu_model, table
+def render(args, specs, timing, memory, trimming, pyg_reason, argv, started) -> str:
+    from .report import cpu_model, git_revision, table
 
     lines = [
         "# Neighbour sampling: gnnkit vs PyG",
         "",
         f"* date: {started['date']}",
-        f"* git commit: {_git_revision()}",
+        f"* git commit: {git_revision()}",
         f"* command: `python -m bench.sampling {' '.join(argv)}`",
         (f"* machine: {cpu_model()}, {os.cpu_count()} cores, load average at start "
         f"{started['load']}; **shared with other users "
@@ -314,8 +299,8 @@ def render(args, graphs, timing, memory, trimming, pyg_reason, argv, started) ->
               "batch, summed over layers, without trimming (every layer on the whole "
               "sample) and with `SampledSubgraph.trim` (layer l on the nodes within L - l "
               "hops); fanouts are the first L of the list. Last columns: a 2-layer "
-              f"MeanGCNConv model ({FEATURES} -> 256 -> 10) forward + backward on one batch, "
-              "median ms."), ""]
+              f"MeanGCNConv model ({graphs.FEATURES} -> 256 -> 10) forward + backward on one "
+              "batch, median ms."), ""]
     rows = []
     for name, result in trimming.items():
         for layers in (2, 3):
@@ -334,67 +319,77 @@ def render(args, graphs, timing, memory, trimming, pyg_reason, argv, started) ->
                     "edges, trimmed", "saved", "GCN ms, full", "GCN ms, trimmed", "error"],
                    rows)
     lines += ["", "Graphs: " + "; ".join(f"`{name}`: {spec['label']}"
-                                         for name, spec in graphs.items()), ""]
+                                         for name, spec in specs.items()), ""]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Time, memory and trimming rows for each graph; write the report."""
     argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(prog="python -m bench.sampling", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m bench sampling", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--events", help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true",
                         help="small synthetic graph (100k nodes, 2M edges), 5 batches")
+    parser.add_argument("--graphs", default="slashdot,synthetic",
+                        help="comma-separated: slashdot, synthetic (default both)")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=1024)
     parser.add_argument("--fanouts", type=int, nargs="+", default=[15, 10, 5])
-    parser.add_argument("--snap", type=Path, default=SLASHDOT, help="Slashdot edge list")
-    parser.add_argument("--data-dir", type=Path, default=Path("/tmp/gnnkit-bench"),
-                        help="where the synthetic graph's store is cached")
+    parser.add_argument("--snap", type=Path, default=graphs.SLASHDOT, help="Slashdot edge list")
+    parser.add_argument("--data-dir", type=Path, default=graphs.CACHE,
+                        help=f"where the synthetic graph's store is cached (default "
+                             f"{graphs.CACHE})")
     parser.add_argument("--pyg-python", default=sys.executable,
                         help="interpreter with torch-sparse for PyG's side")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "sampling.md")
+    parser.add_argument("--timeout", type=float, default=3600.0,
+                        help="seconds before a worker is killed (default 3600)")
+    parser.add_argument("--mem-limit-gb", type=float, default=22.0,
+                        help="RSS cap per worker (default 22)")
+    parser.add_argument("--out", type=Path, default=graphs.ROOT / "bench" / "results" /
+                        "sampling.md")
     args = parser.parse_args(argv)
     if args.worker:
-        worker_main(json.loads(args.worker))
+        worker_main(json.loads(args.worker), args.events)
         return
     if args.quick:
         args.batches, args.warmup = 5, 1
     started = {"date": datetime.datetime.now().isoformat(timespec="seconds"),
                "load": ", ".join(f"{v:.2f}" for v in os.getloadavg())}
-    nodes, edges = (100_000, 2_000_000) if args.quick else (2_400_000, 62_000_000)
-    graphs = {}
-    if args.snap.is_file():
-        graphs["slashdot"] = {"kind": "snap", "path": str(args.snap),
-                              "label": "soc-Slashdot0902 (SNAP), random features and labels"}
-    else:
-        print(f"skipping Slashdot: {args.snap} not found", file=sys.stderr)
-    folder = ensure_synthetic(args.data_dir / f"synthetic-{nodes}-{edges}", nodes, edges)
-    graphs["synthetic"] = {"kind": "store", "path": str(folder),
-                           "label": f"gnnkit.synthetic.synthetic_graph({nodes:,}, {edges:,}, "
-                                    f"num_features={FEATURES}, seed=0), memory-mapped store"}
-    pyg_reason = pyg_reason_of(args.pyg_python)
+    chosen = set(args.graphs.split(","))
+    specs = {}
+    if "slashdot" in chosen:
+        if args.snap.is_file():
+            specs["slashdot"] = graphs.slashdot_spec(args.snap)
+        else:
+            print(f"skipping Slashdot: {args.snap} not found", file=sys.stderr)
+    if "synthetic" in chosen:
+        nodes, edges = (100_000, 2_000_000) if args.quick else graphs.PRODUCTS
+        specs["synthetic"] = graphs.synthetic_spec(nodes, edges, data_dir=args.data_dir)
+    checked = run(args, {"task": "check"})  # '' when PyG's sampler can run there
+    pyg_reason = checked.get("reason", checked.get("error"))
     common = {"batch_size": args.batch_size, "fanouts": args.fanouts}
     timing, memory, trimming = {}, {}, {}
-    for name, spec in graphs.items():
+    for name, spec in specs.items():
         for threads, label, env in thread_settings(args.threads):
             print(f"{name}, {label}: timing", file=sys.stderr, flush=True)
-            timing[name, label] = run_worker(args.pyg_python, {
+            timing[name, label] = run(args, {
                 "task": "time", "spec": spec, "threads": threads, "count": args.batches,
                 "warmup": args.warmup, "with_pyg": not pyg_reason, **common}, env)
         libraries = ["gnnkit"] + ([] if pyg_reason else ["pyg"])
         for library in libraries:
             for mode in ("sampler", "loader"):
                 print(f"{name}: memory of {library} {mode}", file=sys.stderr, flush=True)
-                memory[name, 1, library, mode] = run_worker(args.pyg_python, {
+                memory[name, 1, library, mode] = run(args, {
                     "task": "memory", "spec": spec, "threads": 1, "count": args.batches,
                     "library": library, "mode": mode, **common})
         print(f"{name}: trimming", file=sys.stderr, flush=True)
-        trimming[name] = run_worker(args.pyg_python, {
+        trimming[name] = run(args, {
             "task": "trim", "spec": spec, "threads": 1, "count": args.batches, **common})
-    text = render(args, graphs, timing, memory, trimming, pyg_reason, argv, started)
+    text = render(args, specs, timing, memory, trimming, pyg_reason, argv, started)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(text)
@@ -408,15 +403,6 @@ def thread_settings(counts: list[int]):
         yield threads, str(threads), {}
         if threads > 1:
             yield threads, f"{threads}, OMP_WAIT_POLICY=PASSIVE", {"OMP_WAIT_POLICY": "PASSIVE"}
-
-
-def pyg_reason_of(python: str) -> str:
-    """Ask ``python`` whether PyG's sampler can run there ('' if so)."""
-    code = "from bench.sampling import pyg_available; print(pyg_available() or 'ok')"
-    done = subprocess.run([python, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
-    answer = (done.stdout.strip().splitlines() or [done.stderr.strip() or "no answer"])[-1]
-    return "" if answer == "ok" else answer
 
 
 if __name__ == "__main__":

@@ -16,8 +16,9 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from .cases import EPOCH_CASES, LAYER_CASES, LIB_NAMES, LIBS, cora_available, limit_size
-from .runner import WorkerResult, run_worker
+from .cases import EPOCH_CASES, LAYER_CASES, LIB_NAMES, LIBS
+from .graphs import cora_missing, limit_size
+from .runner import WorkerResult, run_forked
 
 Value = float | str  # a measurement, or the reason there is none ("OOM", "timeout", ...)
 
@@ -81,8 +82,11 @@ class Suite:
                 "--deadline-s", str(0.9 * a.timeout)]
 
     def _run(self, mode: str, options: list[str]) -> WorkerResult:
-        result = run_worker(mode, options, self.args.device, self.args.timeout,
-                            self.args.mem_limit_gb, verbose=self.args.verbose)
+        from .worker import entry
+
+        a = self.args
+        result = run_forked(entry, [mode, *options], device=a.device, timeout_s=a.timeout,
+                            mem_limit_gb=a.mem_limit_gb, verbose=a.verbose)
         env = result.find("env")
         if env is not None:
             self.results.threads, self.results.device_name = env["threads"], env["device_name"]
@@ -175,7 +179,7 @@ class Suite:
         """Run every (case, size) of ``plan``; ``on_progress()`` after each."""
         for number, (case, size) in enumerate(plan, 1):
             log(f"[{number}/{len(plan)}] {case} / {size} ...")
-            if case in EPOCH_CASES and (reason := cora_available(self.args.cora_root)):
+            if case in EPOCH_CASES and (reason := cora_missing(self.args.cora_root)):
                 self.results.notes.append(f"{case} skipped: {reason}")
                 log(f"  skipped: {reason}")
             elif case == "bandwidth":

@@ -2,22 +2,24 @@
 under torchrun, and the largest synthetic graph that trains under a memory cap. Writes a
 Markdown report (default ``bench/results/training.md``).
 
-    python -m bench.training                 # epochs, torchrun, largest graph
-    python -m bench.training --quick         # small graphs: checks that the script works
-    python -m bench.training --parts epoch,torchrun --limit-nodes 3.2M,12.8M
+    python -m bench training                 # epochs, torchrun, largest graph
+    python -m bench training --quick         # small graphs: checks that the script works
+    python -m bench training --parts epoch,torchrun --limit-nodes 3.2M,12.8M
 
-Every measurement runs in a fresh process (``python -m bench.training --worker JSON``), watched
-from outside: its resident memory (RSS of the process and its children, polled every 50 ms,
-file-backed pages of the memory-mapped store included) is recorded, and it is killed when it
-goes over ``--mem-limit-gb``.
+(``python -m bench.training`` is the same command.) Every measurement runs in a fresh process
+(``python -m bench.training --worker JSON``), started and watched by
+:func:`bench.runner.run_command`: its resident memory (RSS of the process and its children,
+polled every 50 ms, file-backed pages of the memory-mapped store included) is recorded, and it
+is killed when it goes over ``--mem-limit-gb``.
 
 What one "epoch" is here (all library code, :mod:`gnnkit.train`): the training nodes in
 shuffled batches of ``--batch-size`` with fanouts ``--fanouts`` (one Adam step per batch,
 :class:`gnnkit.train.mini_batch.MiniBatches`), then the exact evaluation: layer-wise inference
 over the whole graph in chunks of 2^20 target nodes (:meth:`NodeClassifier.inference`).
-Both are timed separately. Graphs: Slashdot (SNAP, 82k nodes, 948k directed edges) with random
-features and labels, and the seeded synthetic graph of :mod:`gnnkit.synthetic`; synthetic
-graphs are generated once into a store under ``--data-dir`` and memory-mapped from there.
+Both are timed separately. Graphs (:mod:`bench.graphs`): Slashdot (SNAP, 82k nodes, 948k
+directed edges) with random features and labels, and the seeded synthetic graph of
+:mod:`gnnkit.synthetic`; synthetic graphs are generated once into a store under ``--data-dir``
+and memory-mapped from there.
 """
 
 from __future__ import annotations
@@ -28,39 +30,20 @@ import json
 import os
 import shutil
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-SLASHDOT = ROOT / ".." / "shared" / "datasets" / "snap" / "soc-Slashdot0902.txt.gz"
+from . import graphs
+from .runner import run_command, run_work
+
 GB = 2**30
 
 
 # ------------------------------------------------------------------------------ worker side
-def load(spec: dict):
-    """A :class:`gnnkit.store.GraphData` for a graph spec."""
-    import torch
-
-    from gnnkit import store
-    from gnnkit.snap import read_snap
-
-    if spec["kind"] == "snap":
-        graph = read_snap(spec["path"]).graph
-        rowptr, col, _ = graph.csr
-        n = graph.num_nodes
-        generator = torch.Generator().manual_seed(0)
-        split = torch.rand(n, generator=generator)
-        return store.GraphData(
-            rowptr=rowptr, col=col, x=torch.randn(n, spec["features"], generator=generator),
-            y=torch.randint(0, 10, (n,), generator=generator), train_mask=split < 0.1,
-            val_mask=(split >= 0.1) & (split < 0.2), test_mask=split >= 0.2, name="slashdot")
-    return store.load(spec["path"])
-
-
-def worker(task: dict) -> dict:
-    """Train as ``task`` says; return timings. Runs under torchrun when ``task["torchrun"]``."""
+def worker(task: dict) -> dict | None:
+    """Train as ``task`` says; return timings (under torchrun: on the main process; the others
+    return None)."""
     import torch
 
     from gnnkit import distributed
@@ -72,7 +55,7 @@ def worker(task: dict) -> dict:
     torch.set_num_threads(task["threads"])
     with distributed.process_group("cpu"):
         start = time.perf_counter()
-        data = load(task["graph"])
+        data = graphs.load(task["graph"])
         graph = dataset_graph(data)
         graph.csr  # noqa: B018 (built now, not inside the timed epoch)
         prepared = time.perf_counter() - start
@@ -100,78 +83,32 @@ def worker(task: dict) -> dict:
             logits = full_graph_logits(model, data.x, graph, config.chunk_size)
             result["eval_s"] = time.perf_counter() - start
             result["val_accuracy"] = loss_and_accuracy(logits, data.y, data.val_mask)[1]
-        if distributed.is_main():
-            Path(task["out"]).write_text(json.dumps(result))
-    return result
+        main = distributed.is_main()
+    return result if main else None
 
 
 # ------------------------------------------------------------------------------ parent side
 def run(task: dict, mem_limit_gb: float, timeout_s: float, processes: int = 0) -> dict:
-    """Run one worker (under torchrun with ``processes`` > 0) and watch its memory."""
-    import psutil
-
-    out = Path(task["data_dir"]) / f"result-{os.getpid()}.json"
-    out.unlink(missing_ok=True)
-    task = {**task, "out": str(out)}
+    """Run one worker (under torchrun with ``processes`` > 0); its result with ``status``,
+    ``peak_rss_gb`` (all its processes) and ``wall_s``."""
     command = [sys.executable, "-m", "bench.training", "--worker", json.dumps(task)]
     if processes:
         command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node",
                    str(processes), "--master_addr", "127.0.0.1", "--master_port",
                    str(_free_port()), *command[1:]]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(task["threads"])}
-    child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True)
-    watched, peak, status, start = psutil.Process(child.pid), 0, "ok", time.monotonic()
-    while child.poll() is None:
-        try:
-            rss = sum(p.memory_info().rss for p in [watched, *watched.children(recursive=True)])
-        except psutil.NoSuchProcess:
-            rss = 0
-        peak = max(peak, rss)
-        if rss > mem_limit_gb * GB or time.monotonic() - start > timeout_s:
-            status = "OOM" if rss > mem_limit_gb * GB else "timeout"
-            for process in [*watched.children(recursive=True), watched]:
-                try:
-                    process.kill()
-                except psutil.NoSuchProcess:
-                    pass
-            break
-        time.sleep(0.05)
-    log = child.communicate()[0]
-    if status == "ok" and (child.returncode != 0 or not out.is_file()):
-        status = "error"
-        print(log[-3000:], file=sys.stderr)
-    result = json.loads(out.read_text()) if status == "ok" else {}
-    out.unlink(missing_ok=True)
-    return {**result, "status": status, "peak_rss_gb": peak / GB,
-            "wall_s": time.monotonic() - start}
-
-
-def ensure_synthetic(data_dir: Path, nodes: int, edges: int, features: int) -> Path:
-    """The store of the synthetic graph with these sizes (seed 0), generated on first use."""
-    folder = data_dir / f"synthetic-{nodes}-{edges}-{features}"
-    if not (folder / "meta.json").is_file():
-        print(f"  generating {nodes:,} nodes / {edges:,} edges / {features} features ...",
-              file=sys.stderr, flush=True)
-        command = [sys.executable, "-c", (
-            "import sys; from gnnkit import store; from gnnkit.synthetic import synthetic_graph;"
-            f"store.save(synthetic_graph({nodes}, {edges}, num_features={features}, seed=0),"
-            f" sys.argv[1])"), str(folder)]
-        subprocess.run(command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                       check=True)
-    return folder
+    outcome = run_command(command, timeout_s=timeout_s, mem_limit_gb=mem_limit_gb,
+                          env={"OMP_NUM_THREADS": str(task["threads"])}, poll_s=0.05)
+    if outcome.status != "ok":
+        print(f"  {outcome.status}: {outcome.message}", file=sys.stderr)
+    result = outcome.find("result") or {}
+    return {**result, "status": outcome.status, "peak_rss_gb": outcome.peak_rss_mb / 1024,
+            "wall_s": outcome.seconds}
 
 
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _count(text: str) -> int:
-    """``2.4M`` -> 2400000, ``800k`` -> 800000."""
-    scale = {"k": 10**3, "M": 10**6}.get(text[-1], 1)
-    return int(float(text.rstrip("kM")) * scale)
 
 
 def _fmt(value, digits=1) -> str:
@@ -182,6 +119,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.training", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--events", help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true", help="small graphs, to check the script")
     parser.add_argument("--parts", default="epoch,torchrun,limit",
                         help="comma-separated: epoch, torchrun, limit (default all)")
@@ -198,26 +136,27 @@ def main(argv: list[str] | None = None) -> None:
                         "layer outputs take N x 64 floats, 8 GB at 32M nodes)")
     parser.add_argument("--mem-limit-gb", type=float, default=22.0)
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per worker")
-    parser.add_argument("--data-dir", type=Path, default=Path("/tmp/gnnkit-bench"))
+    parser.add_argument("--data-dir", type=Path, default=graphs.CACHE,
+                        help=f"where synthetic graphs' stores are cached (default {graphs.CACHE})")
     parser.add_argument("--keep-data", action="store_true",
                         help="keep the generated largest-graph stores")
-    parser.add_argument("--output", type=Path, default=ROOT / "bench/results/training.md")
+    parser.add_argument("--output", type=Path, default=graphs.ROOT / "bench/results/training.md")
     args = parser.parse_args(argv)
     if args.worker:
-        worker(json.loads(args.worker))
+        task = json.loads(args.worker)
+        run_work(args.events, lambda: worker(task))
         return
 
     args.data_dir.mkdir(parents=True, exist_ok=True)
     parts = set(args.parts.split(","))
     fanouts = [int(f) for f in args.fanouts.split(",")]
-    base = {"batch_size": args.batch_size, "fanouts": fanouts, "threads": args.threads,
-            "data_dir": str(args.data_dir)}
-    products = (100_000, 2_000_000) if args.quick else (2_400_000, 62_000_000)
-    graphs = {f"synthetic {products[0]:,} / {products[1]:,}, 100 features": {
-        "kind": "store", "path": str(ensure_synthetic(args.data_dir, *products, 100))}}
-    if SLASHDOT.is_file():
-        graphs = {"Slashdot (SNAP), random features (100) and labels": {
-            "kind": "snap", "path": str(SLASHDOT), "features": 100}, **graphs}
+    base = {"batch_size": args.batch_size, "fanouts": fanouts, "threads": args.threads}
+    products = (100_000, 2_000_000) if args.quick else graphs.PRODUCTS
+    specs = {f"synthetic {products[0]:,} / {products[1]:,}, 100 features":
+             graphs.synthetic_spec(*products, 100, args.data_dir)}
+    if graphs.SLASHDOT.is_file():
+        specs = {"Slashdot (SNAP), random features (100) and labels":
+                 graphs.slashdot_spec(graphs.SLASHDOT, 100), **specs}
     lines = _header(args, argv)
     say = _printer(lines)
 
@@ -225,7 +164,7 @@ def main(argv: list[str] | None = None) -> None:
         say("## One mini-batch epoch, one process\n")
         say("| graph | model | steps | train epoch s | exact evaluation s | peak RSS GB |")
         say("|---|---|---:|---:|---:|---:|")
-        for label, spec in graphs.items():
+        for label, spec in specs.items():
             for model in ("mean-gcn", "gat"):
                 r = run({**base, "graph": spec, "model": model}, args.mem_limit_gb, args.timeout)
                 say(f"| {label} | {model} | {r.get('steps', '-')} | {_fmt(r.get('epoch_s'))} | "
@@ -233,7 +172,7 @@ def main(argv: list[str] | None = None) -> None:
         say("")
 
     if "torchrun" in parts:
-        label, spec = list(graphs.items())[-1]
+        label, spec = list(specs.items())[-1]
         say(f"## torchrun: 1 process against 2 ({label}, mean-gcn, {args.threads} thread(s) "
             "per process, the training epoch without evaluation)\n")
         say("| processes | steps per process | train epoch s | speed-up | peak RSS GB, all "
@@ -257,15 +196,15 @@ def main(argv: list[str] | None = None) -> None:
         say("| nodes | edges | status | train steps s | exact evaluation s | peak RSS GB |")
         say("|---:|---:|---|---:|---:|---:|")
         for size in sizes:
-            nodes = _count(size)
-            folder = ensure_synthetic(args.data_dir, nodes, 10 * nodes, 32)
-            r = run({**base, "graph": {"kind": "store", "path": str(folder)}, "model": "gat",
+            nodes = graphs.count(size)
+            spec = graphs.synthetic_spec(nodes, 10 * nodes, 32, args.data_dir)
+            r = run({**base, "graph": spec, "model": "gat",
                      "steps": args.limit_steps, "evaluate": args.limit_evaluate},
                     args.mem_limit_gb, args.timeout)
             say(f"| {nodes:,} | {10 * nodes:,} | {r['status']} | {_fmt(r.get('epoch_s'))} | "
                 f"{_fmt(r.get('eval_s'))} | {r['peak_rss_gb']:.2f} |")
             if not args.keep_data:
-                shutil.rmtree(folder)
+                shutil.rmtree(spec["path"])
             if r["status"] != "ok":
                 break
         say("")
@@ -281,10 +220,9 @@ def _status(result: dict) -> str:
 def _header(args, argv) -> list[str]:
     import torch
 
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                            capture_output=True, text=True, check=False).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                           capture_output=True, text=True, check=False).stdout.strip()
+    from .report import git_commit
+
+    commit, dirty = git_commit()
     command = " ".join(["python -m bench.training", *(argv if argv is not None else sys.argv[1:])])
     return [
         "# Mini-batch training benchmark", "",

@@ -24,7 +24,9 @@ import sys
 import time
 import traceback
 
+from .graphs import CORA_ROOT
 from .measure import pin_malloc
+from .runner import failure
 
 _started = time.monotonic()
 _events_file = None
@@ -59,7 +61,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--deadline-s", type=float, default=540.0,
                         help="finish (with fewer repeats or warm-ups) within this many seconds")
     parser.add_argument("--copy-mb", type=int, default=256)
-    parser.add_argument("--cora-root", default="../shared/datasets/planetoid")
+    parser.add_argument("--cora-root", default=str(CORA_ROOT))
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     return parser.parse_args(argv)
 
@@ -74,7 +76,8 @@ def _setup(args: argparse.Namespace):
 
 
 def _inputs(args):
-    from .cases import EPOCH_CASES, make_inputs, parse_size
+    from .cases import EPOCH_CASES, make_inputs
+    from .graphs import parse_size
 
     size = None if args.case in EPOCH_CASES else parse_size(args.size)
     inputs = make_inputs(args.case, size, args.seed, args.device, args.cora_root)
@@ -174,7 +177,8 @@ def run_bandwidth(args) -> None:
     from gnnkit import Graph
     from gnnkit.ops import spmm
 
-    from .cases import BANDWIDTH_FEATURES, parse_size
+    from .cases import BANDWIDTH_FEATURES
+    from .graphs import parse_size
     from .measure import copy_step, interleaved_times, median, spmm_bytes
 
     size = parse_size(args.size)
@@ -212,7 +216,8 @@ def run_limit(args) -> None:
     """One GAT (8 heads, 128 -> 64) training step: forward, backward, SGD step."""
     import torch
 
-    from .cases import make_layer, parse_size, random_inputs
+    from .cases import make_layer, random_inputs
+    from .graphs import parse_size
     from .measure import process_peak_bytes, time_once
 
     lib = args.libs.split(",")[0]
@@ -235,14 +240,6 @@ def run_limit(args) -> None:
 MODES = {"time": run_time, "memory": run_memory, "bandwidth": run_bandwidth, "limit": run_limit}
 
 
-def _is_out_of_memory(error: BaseException) -> bool:
-    if isinstance(error, MemoryError):
-        return True
-    text = str(error).lower()
-    return "out of memory" in text or "can't allocate memory" in text or (
-        type(error).__name__ == "OutOfMemoryError")
-
-
 def main(argv: list[str] | None = None) -> int:
     global _events_file, _started
     _started = time.monotonic()
@@ -254,8 +251,7 @@ def main(argv: list[str] | None = None) -> int:
             _setup(args)
             MODES[args.mode](args)
         except Exception as error:  # noqa: BLE001 - every failure becomes a result line
-            kind = "OOM" if _is_out_of_memory(error) else "error"
-            message = f"{type(error).__name__}: {error}".strip().splitlines()[0][:300]
+            kind, message = failure(error)
             emit("error", kind=kind, message=message)
             traceback.print_exc()
             return 3
@@ -263,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry(argv: list[str], log_path: str) -> None:
-    """Process target used by :mod:`bench.runner`: stdout and stderr go to ``log_path``."""
+    """Process target given to :func:`bench.runner.run_forked`: stdout and stderr go to
+    ``log_path``."""
     log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(log, 1)
     os.dup2(log, 2)

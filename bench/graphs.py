@@ -1,0 +1,142 @@
+"""Graph specs shared by every benchmark: random sizes, Cora, Slashdot, synthetic graphs.
+
+* **Random graphs** (:class:`Size`, :data:`SIZES`, :func:`parse_size`, :func:`limit_size`):
+  N nodes, E uniform random edges and a layer's F_in -> F_out, e.g. ``100k-1M``; the layer
+  rows draw them from the seed.
+* **Datasets** under :data:`DATASETS` (``$GNNKIT_DATA``, default ``../shared/datasets`` next
+  to the repository): Cora (``planetoid/Cora/raw``), Slashdot (``snap/soc-Slashdot0902.txt.gz``,
+  read by :func:`gnnkit.snap.read_snap`), TU datasets (``tu/``).
+* **Synthetic graphs** of :mod:`gnnkit.synthetic` (the products-size one is 2.4M nodes, 62M
+  edges, 100 features): generated once, seed 0, into a :mod:`gnnkit.store` under one cache
+  folder (:data:`CACHE`, ``--data-dir``) and memory-mapped from there.
+
+The sampling and training workers get a graph as a *spec*, a small JSON-able dict made by
+:func:`slashdot_spec` or :func:`synthetic_spec`, and turn it into data with :func:`load`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATASETS = Path(os.environ.get("GNNKIT_DATA", ROOT.parent / "shared" / "datasets"))
+CORA_ROOT = DATASETS / "planetoid"
+SLASHDOT = DATASETS / "snap" / "soc-Slashdot0902.txt.gz"
+CACHE = Path("/tmp/gnnkit-bench")
+PRODUCTS = (2_400_000, 62_000_000)  # nodes, edges of the products-size synthetic graph
+FEATURES = 100  # feature width of the sampling and training graphs
+LIMIT_EDGES_PER_NODE = 10
+
+
+# ---------------------------------------------------------------------------------- random
+@dataclass(frozen=True)
+class Size:
+    """A random graph: ``num_nodes`` N, ``num_edges`` E, and the layer's F_in -> F_out."""
+
+    name: str
+    num_nodes: int
+    num_edges: int
+    in_features: int = 128
+    out_features: int = 64
+
+
+SIZES = {
+    size.name: size
+    for size in (
+        Size("tiny", 1_000, 5_000),  # --quick only
+        Size("cora-sized", 2_708, 10_556),
+        Size("50k-500k", 50_000, 500_000, 64, 64),
+        Size("100k-1M", 100_000, 1_000_000),
+        Size("large", 1_000_000, 10_000_000),
+    )
+}
+
+
+def parse_size(text: str) -> Size:
+    """A preset name, or ``<nodes>x<edges>`` (e.g. ``200000x2000000``) with 128 -> 64 features."""
+    if text in SIZES:
+        return SIZES[text]
+    match = re.fullmatch(r"(\d+)x(\d+)", text)
+    if match:
+        return Size(text, int(match[1]), int(match[2]))
+    raise ValueError(f"unknown size {text!r}: use one of {sorted(SIZES)} or <nodes>x<edges>")
+
+
+def limit_size(num_nodes: int) -> Size:
+    """The graph tried by ``--find-limit``: N nodes, 10 N edges, 128 -> 64 features."""
+    return Size(f"{num_nodes}x{LIMIT_EDGES_PER_NODE * num_nodes}", num_nodes,
+                LIMIT_EDGES_PER_NODE * num_nodes)
+
+
+def count(text: str) -> int:
+    """``2.4M`` -> 2400000, ``800k`` -> 800000, ``5000`` -> 5000."""
+    scale = {"k": 10**3, "M": 10**6}.get(text[-1], 1)
+    return int(float(text.rstrip("kM")) * scale)
+
+
+# ---------------------------------------------------------------------------------- Cora
+def cora_missing(root: str | Path) -> str | None:
+    """None when Cora's raw files are under ``root``, else the reason they cannot be used."""
+    raw = Path(root) / "Cora" / "raw"
+    if not raw.is_dir():
+        return f"Cora not found: {raw} does not exist (pass --cora-root)"
+    return None
+
+
+def cora(root: str | Path):
+    """Cora (2708 nodes, 10556 directed edges, 1433 features, 7 classes), public split."""
+    from gnnkit.datasets import planetoid
+
+    return planetoid(root, "Cora")
+
+
+# ---------------------------------------------------------------------------------- specs
+def slashdot_spec(path: Path = SLASHDOT, features: int = FEATURES) -> dict:
+    """Slashdot (SNAP, 82,168 nodes, 948,464 directed edges) with random features, labels and
+    split (seed 0)."""
+    return {"kind": "snap", "path": str(path), "features": features,
+            "label": f"soc-Slashdot0902 (SNAP), random features ({features}) and labels"}
+
+
+def synthetic_spec(num_nodes: int, num_edges: int, features: int = FEATURES,
+                   data_dir: Path = CACHE) -> dict:
+    """A synthetic graph's store under ``data_dir``, generated on first use (seed 0, in a child
+    process, so that this one stays small)."""
+    folder = Path(data_dir) / f"synthetic-{num_nodes}-{num_edges}-{features}"
+    if not (folder / "meta.json").is_file():
+        print(f"  generating {num_nodes:,} nodes / {num_edges:,} edges / {features} features "
+              f"into {folder} ...", file=sys.stderr, flush=True)
+        code = ("import sys; from gnnkit import store; from gnnkit.synthetic import "
+                f"synthetic_graph; store.save(synthetic_graph({num_nodes}, {num_edges}, "
+                f"num_features={features}, seed=0), sys.argv[1])")
+        subprocess.run([sys.executable, "-c", code, str(folder)], cwd=ROOT, check=True,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return {"kind": "store", "path": str(folder), "features": features,
+            "label": f"gnnkit.synthetic.synthetic_graph({num_nodes:,}, {num_edges:,}, "
+                     f"num_features={features}, seed=0), memory-mapped store"}
+
+
+def load(spec: dict):
+    """The :class:`gnnkit.store.GraphData` of a spec: the store memory-mapped, or the SNAP graph
+    in CSR form with random features, labels in 0..9 and a 10% / 10% / 80% split (seed 0)."""
+    import torch
+
+    from gnnkit import store
+    from gnnkit.snap import read_snap
+
+    if spec["kind"] == "store":
+        return store.load(spec["path"])
+    graph = read_snap(spec["path"]).graph
+    rowptr, col, _ = graph.csr
+    n = graph.num_nodes
+    generator = torch.Generator().manual_seed(0)
+    split = torch.rand(n, generator=generator)
+    return store.GraphData(
+        rowptr=rowptr, col=col, x=torch.randn(n, spec["features"], generator=generator),
+        y=torch.randint(0, 10, (n,), generator=generator), train_mask=split < 0.1,
+        val_mask=(split >= 0.1) & (split < 0.2), test_mask=split >= 0.2, name="slashdot")
