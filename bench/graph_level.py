@@ -22,7 +22,7 @@ other, with ``malloc_trim`` between):
 * ``negatives``: ``gnnkit.link.negative_edges(graph, num)`` vs
   ``torch_geometric.utils.negative_sampling(edge_index, num_nodes, num)`` on Slashdot (SNAP,
   read by gnnkit's reader; num = E) and on the products-size synthetic graph (2.4M nodes, 62M
-  edges, :mod:`gnnkit.synthetic`; num = 1M). gnnkit's graph has its CSR cached (as a
+  edges, :mod:`gnnkit.synthetic`, the store cached by :mod:`bench.graphs`; num = 1M). gnnkit's graph has its CSR cached (as a
   training graph has after its first use).
 * ``accuracy``: 10-fold cross-validation of the GIN on MUTAG and PROTEINS_full with
   :func:`gnnkit.train.cross_validate`, and the same protocol with PyG (same folds, same
@@ -45,11 +45,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from bench import graphs
 from bench.measure import PeakMemory, median, pin_malloc
-from bench.report import _git_revision, cpu_model
+from bench.report import cpu_model, git_revision
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = Path(os.environ.get("GNNKIT_DATA", ROOT.parent / "shared" / "datasets"))
+DATA = graphs.DATASETS
 MB = 2**20
 PARTS = ("collate", "epoch", "negatives", "accuracy", "link")
 
@@ -240,22 +240,21 @@ def part_negatives(args, say) -> None:
 
     from gnnkit.link import negative_edges
     from gnnkit.snap import read_snap
-    from gnnkit.synthetic import synthetic_graph
 
     say("## Negative sampling\n")
     say("| graph | N | E | negatives asked | gnnkit s | PyG s (returned) | speed-up | "
         "gnnkit peak MB | PyG peak MB |")
     say("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    slashdot = DATA / "snap" / "soc-Slashdot0902.txt.gz"
+    slashdot = graphs.SLASHDOT
     cases = []
     if slashdot.is_file():
         cases.append(("Slashdot (SNAP)", lambda: read_snap(slashdot).graph, None))
     else:
         say(f"| Slashdot | skipped: {slashdot} not found ||||||||")
-    nodes, edges = (2_400_000, 62_000_000) if not args.quick else (100_000, 1_000_000)
+    nodes, edges = graphs.PRODUCTS if not args.quick else (100_000, 1_000_000)
     if args.synthetic:
         cases.append((f"synthetic {nodes:,} / {edges:,}",
-                      lambda: synthetic_graph(nodes, edges, num_features=1, seed=0).graph(),
+                      lambda: graphs.load(graphs.synthetic_spec(nodes, edges)).graph(),
                       1_000_000))
     for name, load, num in cases:
         start = time.perf_counter()
@@ -441,7 +440,8 @@ def part_link(args, say) -> None:
 
 # ---------------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench graph-level",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--parts", default=",".join(PARTS))
     parser.add_argument("--repeats", type=int, default=5)
@@ -452,7 +452,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--link-seeds", type=int, default=2)
     parser.add_argument("--no-synthetic", dest="synthetic", action="store_false")
     parser.add_argument("--output", type=Path,
-                        default=ROOT / "bench" / "results" / "graph-level.md")
+                        default=graphs.ROOT / "bench" / "results" / "graph-level.md")
     args = parser.parse_args(argv)
     if args.quick:
         args.repeats, args.mutag_epochs, args.proteins_epochs = 2, 2, 2
@@ -474,7 +474,7 @@ def main(argv: list[str] | None = None) -> None:
     start = time.perf_counter()
     say("# Graph-level and link-level benchmark: gnnkit vs PyG\n")
     say(f"- command: `python -m bench.graph_level {' '.join(argv or sys.argv[1:])}`")
-    say(f"- commit: {_git_revision()}; {datetime.datetime.now():%Y-%m-%d %H:%M}; load average "
+    say(f"- commit: {git_revision()}; {datetime.datetime.now():%Y-%m-%d %H:%M}; load average "
         f"at start {os.getloadavg()[0]:.1f}")
     say(f"- {cpu_model()}, {os.cpu_count()} logical cores, torch {torch.__version__} "
         f"({args.threads} threads), torch_geometric {torch_geometric.__version__}")

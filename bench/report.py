@@ -65,8 +65,6 @@ def git_revision() -> str:
     return revision + (" + uncommitted changes" if changed else "")
 
 
-_git_revision = git_revision  # the name bench.graph_level imports
-
 
 def device_label(args, results: Results) -> str:
     """``CPU`` or ``CUDA: <device name>`` (the name as a worker reported it)."""
