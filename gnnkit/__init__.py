@@ -4,7 +4,8 @@ Convention: ``edge_index[:, k] = (j, i)`` for an edge j -> i, and ``A[i, j] = 1`
 (rows are receivers), so row i of ``D^-1 A H`` averages i's in-neighbours.
 """
 
-from . import data, datasets, link, nn, ops, sampling, snap, store, synthetic
+from . import data, link, nn, ops, sampling
+from ._moved import MOVED_MODULES, moved_module
 from .check import CheckReport, check_adjacency, check_laplacian, check_layer, check_matrix
 from .graph import Graph, as_graph
 from .io import homework_graph, load_graph
@@ -29,7 +30,6 @@ __all__ = [
     "check_layer",
     "check_matrix",
     "data",
-    "datasets",
     "degree_matrix",
     "homework_graph",
     "inverse_degree_matrix",
@@ -40,8 +40,12 @@ __all__ = [
     "nn",
     "ops",
     "sampling",
-    "snap",
-    "store",
-    "synthetic",
     "walks",
 ]
+
+
+def __getattr__(name: str):
+    """``gnnkit.datasets`` / ``snap`` / ``store`` / ``synthetic``: moved into gnnkit.data."""
+    if name in MOVED_MODULES:
+        return moved_module(name)
+    raise AttributeError(f"module 'gnnkit' has no attribute {name!r}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 
 import numpy as np
 import scipy.sparse as sp
@@ -224,3 +225,20 @@ def _bounds(low, high, open_low: bool = False, open_high: bool = False) -> str:
     if low is None:
         return f"{'<' if open_high else '<='} {high}"
     return f"in {'(' if open_low else '['}{low}, {high}{')' if open_high else ']'}"
+
+
+def check_memory(nbytes: int, what: str, fix: str) -> None:
+    """Raise ``ValueError`` before allocating when ``nbytes`` exceed the machine's physical
+    memory (no check where the system does not report it). For the data readers and
+    generators, whose sizes come from user input."""
+    total = _physical_memory()
+    if total is not None and nbytes > total:
+        raise ValueError(f"{what} needs about {nbytes / 2**30:,.1f} GiB, more than this "
+                         f"machine's {total / 2**30:,.1f} GiB of memory; {fix}")
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from ._validate import check_int
+from .data.epoch_order import EpochOrder, mix_seeds
 from .graph import Graph
 
 _UNSEEN = torch.iinfo(torch.int32).max  # marker for "no local id yet"; local ids fit in int32
@@ -322,12 +323,9 @@ class NeighborLoader:
         self.rank = check_int(rank, "rank", low=0, high=self.world_size - 1)
         self.seed = check_int(seed, "seed", low=0)
         self.input_nodes = _check_input_nodes(input_nodes, graph.num_nodes)
-        self.shuffle, self.drop_last = bool(shuffle), bool(drop_last)
-        if self.drop_last and self.input_nodes.numel() // self.world_size < self.batch_size:
-            raise ValueError(
-                f"drop_last=True leaves no full batch: {self.input_nodes.numel()} input nodes "
-                f"over {self.world_size} ranks is fewer than batch_size={self.batch_size} per "
-                "rank; lower batch_size or use drop_last=False.")
+        self.order = EpochOrder(self.input_nodes.numel(), self.batch_size, bool(shuffle),
+                                self.seed, self.rank, self.world_size, bool(drop_last))
+        self.order.check("input nodes")
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -336,29 +334,14 @@ class NeighborLoader:
 
     def shard(self) -> Tensor:
         """This rank's seed nodes for the current epoch, in batch order."""
-        count = self.input_nodes.numel()
-        order = self.input_nodes
-        if self.shuffle:
-            generator = torch.Generator().manual_seed(_mix(self.seed, self.epoch))
-            order = order[torch.randperm(count, generator=generator)]
-        if self.drop_last:
-            per_rank = count // self.world_size
-            return order[self.rank::self.world_size][: per_rank // self.batch_size
-                                                      * self.batch_size]
-        padded = _ceil_div(count, self.world_size) * self.world_size
-        order = order[torch.arange(padded) % count]
-        return order[self.rank::self.world_size]
+        return self.input_nodes[self.order.positions(self.epoch)]
 
     def __len__(self) -> int:
-        count = self.input_nodes.numel()
-        if self.drop_last:
-            return count // self.world_size // self.batch_size
-        per_rank = _ceil_div(count, self.world_size)  # the padded share
-        return _ceil_div(per_rank, self.batch_size)
+        return len(self.order)
 
     def __iter__(self) -> Iterator[MiniBatch]:
         generator = torch.Generator(device=self.graph.device)
-        generator.manual_seed(_mix(self.seed, self.epoch, self.rank))
+        generator.manual_seed(mix_seeds(self.seed, self.epoch, self.rank))
         for seeds in torch.split(self.shard(), self.batch_size):
             sample = sample_neighbors(self.graph, seeds, self.fanouts, generator=generator)
             yield MiniBatch(
@@ -370,17 +353,8 @@ class NeighborLoader:
             )
 
 
-def _ceil_div(a: int, b: int) -> int:
-    return (a + b - 1) // b
-
-
 def _gather_rows(rows: Tensor, index: Tensor) -> Tensor:
     return rows.index_select(0, index.to(rows.device))
-
-
-def _mix(*values: int) -> int:
-    """A well-spread 63-bit seed from a few ints (nearby inputs give unrelated seeds)."""
-    return int(np.random.SeedSequence(list(values)).generate_state(2, np.uint64)[0] >> 1)
 
 
 # ---------------------------------------------------------------------------------- checks

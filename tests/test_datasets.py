@@ -12,7 +12,8 @@ import torch
 from torch_geometric.datasets import Planetoid
 from torch_geometric.utils import to_undirected
 
-from gnnkit.datasets import NodeDataset, karate_club, load_dataset, normalize_rows, planetoid
+from gnnkit.data import NodeData
+from gnnkit.data.datasets import karate_club, load_dataset, normalize_rows, planetoid
 
 PLANETOID_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "planetoid"
 needs_cora = pytest.mark.skipif(
@@ -25,7 +26,7 @@ def edge_set(edge_index: torch.Tensor) -> set[tuple[int, int]]:
     return set(map(tuple, edge_index.t().tolist()))
 
 
-def check_well_formed(data: NodeDataset) -> None:
+def check_well_formed(data: NodeData) -> None:
     """Shapes, dtypes, the edge_index convention and pairwise-disjoint masks."""
     n = data.num_nodes
     assert data.x.dtype == torch.float32 and data.x.shape == (n, data.num_features)
@@ -85,7 +86,7 @@ def pyg_oracle(root: Path, name: str):
     return Planetoid(str(root), name)[0]
 
 
-def assert_matches_pyg(ours: NodeDataset, ref) -> None:
+def assert_matches_pyg(ours: NodeData, ref) -> None:
     assert torch.equal(ours.x, ref.x)
     assert torch.equal(ours.y, ref.y)
     assert edge_set(ours.edge_index) == edge_set(ref.edge_index)

@@ -17,7 +17,7 @@ import torch.multiprocessing as mp
 import torch.nn.functional as F
 
 from gnnkit import distributed
-from gnnkit.datasets import load_dataset, normalize_rows
+from gnnkit.data.datasets import load_dataset, normalize_rows
 from gnnkit.graph import Graph
 from gnnkit.models import build_model
 from gnnkit.sampling import NeighborLoader

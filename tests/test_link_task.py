@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from gnnkit.cli import main
-from gnnkit.datasets import load_dataset
+from gnnkit.data.datasets import load_dataset
 from gnnkit.link import split_edges
 from gnnkit.train import LinkSettings, train_link_predictor
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from conftest import random_graph
 
-from gnnkit.datasets import load_dataset, normalize_rows
+from gnnkit.data.datasets import load_dataset, normalize_rows
 from gnnkit.graph import Graph
 from gnnkit.models import GAT, MODELS, InputDropout, MeanGCN, MedianGCN, build_model
 from gnnkit.sampling import sample_neighbors

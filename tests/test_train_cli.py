@@ -140,13 +140,13 @@ def test_reads_cora_from_root(capsys):
                  "mean-gcn", "--seeds", "1", "--epochs", "3", "--no-progress"])
     out = capsys.readouterr().out
     assert code == 0
-    assert "Cora: 2708 nodes, 5278 edges, 1433 features, 7 classes" in out
+    assert "Cora: 2708 nodes, 10556 directed edges, 1433 features, 7 classes" in out
     assert SUMMARY.search(out).group(3) == "1"
 
 
 def test_trains_on_a_store(tmp_path, capsys):
-    from gnnkit import store
-    from gnnkit.synthetic import synthetic_graph
+    from gnnkit.data import store
+    from gnnkit.data.synthetic import synthetic_graph
 
     store.save(synthetic_graph(300, 3000, num_classes=3, num_features=8, seed=1), tmp_path)
     code = main(["train", "--store", str(tmp_path), "--model", "gat", "--batch-size", "16",
@@ -167,8 +167,8 @@ def _store(folder, **changes):
     """A small synthetic store in ``folder`` with some arrays replaced."""
     import dataclasses
 
-    from gnnkit import store
-    from gnnkit.synthetic import synthetic_graph
+    from gnnkit.data import store
+    from gnnkit.data.synthetic import synthetic_graph
 
     data = synthetic_graph(120, 600, num_classes=3, num_features=6, seed=2)
     store.save(dataclasses.replace(data, **{k: f(data) for k, f in changes.items()}), folder)

@@ -31,14 +31,12 @@ from pathlib import Path
 
 import torch
 
-from .. import distributed, store
+from .. import distributed
 from .._validate import check_int
-from ..data import read_tu
-from ..datasets import load_dataset
+from ..data import load_dataset, read_tu, store
 from ..models import MODELS
 from ..train import (
     TrainConfig,
-    dataset_graph,
     graph_task,
     link_task,
     summarize,
@@ -75,7 +73,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     source.add_argument("--dataset", type=str.lower, choices=DATASETS,
                         help="karate (built in, default) or a Planetoid graph read from --root")
     source.add_argument("--store", metavar="DIR",
-                        help="train on a graph saved by gnnkit.store.save (CSR, features, "
+                        help="train on a graph saved by gnnkit.data.store.save (CSR, features, "
                         "labels, split); memory-mapped, so the processes of one machine share "
                         "one copy; features are used as stored (not row-normalised; float64 "
                         "or float16 features are converted to float32 for training)")
@@ -144,7 +142,7 @@ def _train(args: argparse.Namespace) -> int:
         normalize_features=False if args.store is not None else None,
     )
     dataset = _load(args)
-    graph = dataset_graph(dataset)
+    graph = dataset.graph
     threads = args.threads if args.threads is not None else threads_for(graph.num_edges)
     if threads is not None:
         torch.set_num_threads(threads)
@@ -236,7 +234,7 @@ def _train_link(args: argparse.Namespace) -> int:
         device=args.device, progress=False if args.no_progress else None,
         normalize_features=False if args.store is not None else None)
     dataset = _load(args)
-    threads = args.threads or threads_for(dataset_graph(dataset).num_edges)
+    threads = args.threads or threads_for(dataset.graph.num_edges)
     if threads is not None:
         torch.set_num_threads(threads)
     settings = link_task.LinkSettings()
@@ -288,12 +286,8 @@ def _fanouts(text: str) -> tuple[int, ...]:
 
 
 def _describe(dataset, graph) -> str:
-    # The built-in datasets store both directions of every undirected edge; a store holds
-    # directed edges as given.
-    edges = (f"{graph.num_edges} directed edges" if isinstance(dataset, store.GraphData)
-             else f"{graph.num_edges // 2} edges")
     return (
-        f"{dataset.name}: {dataset.num_nodes} nodes, {edges}, "
+        f"{dataset.name}: {dataset.num_nodes} nodes, {graph.num_edges} directed edges, "
         f"{dataset.num_features} features, {dataset.num_classes} classes; "
         f"{int(dataset.train_mask.sum())} train / {int(dataset.val_mask.sum())} val / "
         f"{int(dataset.test_mask.sum())} test nodes"

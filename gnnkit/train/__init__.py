@@ -1,6 +1,6 @@
 """Training node classifiers (and graph classifiers, link predictors), full batch or mini-batch, in one process or several.
 
-    from gnnkit.datasets import load_dataset
+    from gnnkit.data import load_dataset
     from gnnkit.train import train_node_classifier
 
     result = train_node_classifier(load_dataset("karate"), "gat", seed=0)
@@ -31,7 +31,7 @@ Multi-process training (DistributedDataParallel under ``torchrun``) is switched 
 from .config import TrainConfig, threads_for
 from .graph_task import CrossValidation, GraphTrainConfig, cross_validate, stratified_folds
 from .link_task import LinkResult, LinkSettings, train_link, train_link_predictor
-from .run import TrainResult, dataset_graph, summarize, train, train_node_classifier, train_seeds
+from .run import TrainResult, summarize, train, train_node_classifier, train_seeds
 from .selection import BestValidation
 
 __all__ = [
@@ -43,7 +43,6 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "cross_validate",
-    "dataset_graph",
     "stratified_folds",
     "summarize",
     "threads_for",

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..datasets import normalize_rows
+from ..data.datasets import normalize_rows
 from ..graph import Graph
 
 #: The three node masks of a dataset and what each is for (for the error messages).

@@ -48,7 +48,7 @@ from ..data.graph_loader import GraphLoader
 from ..graph_models import CONVS, POOLS, GraphClassifier
 from .config import check_device, check_setting
 from .evaluate import accuracy
-from .run import _check_finite, summarize
+from .run import check_finite_losses, summarize
 from .selection import BestValidation
 
 #: Degree cap of the one-hot degree features the command line gives TU datasets (the copies
@@ -270,7 +270,7 @@ def train_fold(dataset: Sequence, labels: Tensor, parts: list[Tensor], fold: int
             _sync_buffers(model)
             val_loss, val_accuracy = evaluate_graphs(model, val_batches)
             history.append((train_loss, val_loss, val_accuracy))
-            _check_finite(train_loss, val_loss, epoch, seed, config)
+            check_finite_losses(train_loss, val_loss, epoch, seed, config)
             stop = selection.update(epoch, model, val_loss, val_accuracy)
             bar.set_postfix(loss=f"{train_loss:.3f}", val_acc=f"{val_accuracy:.3f}",
                             refresh=False)

@@ -1,7 +1,7 @@
 """Link prediction: an encoder of :data:`gnnkit.models.MODELS` embeds the nodes, a pair
 score ranks candidate edges.
 
-    from gnnkit.datasets import load_dataset
+    from gnnkit.data import load_dataset
     from gnnkit.train import train_link_predictor
 
     result = train_link_predictor(load_dataset("karate"), "mean-gcn", seed=0)
@@ -46,8 +46,8 @@ from tqdm import tqdm
 
 from .. import distributed
 from .._validate import check_int, check_real
-from ..data.graph_loader import _mix
-from ..datasets import normalize_rows
+from ..data.datasets import normalize_rows
+from ..data.epoch_order import mix_seeds
 from ..graph import Graph
 from ..link import (
     EdgeSplit,
@@ -63,7 +63,7 @@ from ..sampling import sample_neighbors
 from .config import TrainConfig
 from .data import features
 from .evaluate import full_graph_logits
-from .run import _build, _check_finite, dataset_graph
+from .run import check_finite_losses, model_for
 from .selection import BestValidation
 
 SCORES = ("dot", "mlp")
@@ -147,7 +147,7 @@ def train_link_predictor(dataset, model_name: str = "mean-gcn", epochs: int | No
 
     Args:
         dataset: anything with ``x`` [N, F] and ``edge_index`` (or a
-            :class:`gnnkit.store.GraphData`); labels and masks are not used.
+            :class:`gnnkit.data.NodeData`); labels and masks are not used.
         epochs, patience, seed, **settings: as :func:`gnnkit.train.train_node_classifier`
             (``hidden``, ``dropout``, ``lr``, ``weight_decay``, ``batch_size`` (pairs per
             step), ``fanouts``, ``device``, ...).
@@ -172,7 +172,7 @@ def train_link(dataset, config: TrainConfig, seed: int = 0, *, split: EdgeSplit 
     x = features(dataset.x)
     x = normalize_rows(x) if config.normalize_features else x
     if split is None:
-        split = split_edges(dataset_graph(dataset), link.val, link.test,
+        split = split_edges(dataset.graph, link.val, link.test,
                             generator=torch.Generator().manual_seed(seed))
     if not isinstance(split, EdgeSplit):
         raise TypeError(f"split must be a gnnkit.link.EdgeSplit, got {type(split).__name__}.")
@@ -183,7 +183,7 @@ def train_link(dataset, config: TrainConfig, seed: int = 0, *, split: EdgeSplit 
         "train_pos", "val_pos", "val_neg", "test_pos", "test_neg")}
 
     torch.manual_seed(seed)
-    encoder = _build(config, x.shape[1], link.out_features, device)
+    encoder = model_for(config, x.shape[1], link.out_features, device)
     scorer = MLPScore(link.out_features, link.out_features).to(device) \
         if link.score == "mlp" else None
     model = LinkModel(encoder, scorer)
@@ -192,7 +192,7 @@ def train_link(dataset, config: TrainConfig, seed: int = 0, *, split: EdgeSplit 
                                  weight_decay=config.weight_decay)
     # Negatives and neighbourhoods: a stream per process; the pair order: one per epoch,
     # equal on every process (each takes its share of the same permutation).
-    generator = torch.Generator(device=device).manual_seed(_mix(seed, distributed.rank()))
+    generator = torch.Generator(device=device).manual_seed(mix_seeds(seed, distributed.rank()))
     chunk_size = config.chunk_size if config.mini_batch else None
     selection = BestValidation(config.patience)
     history = []
@@ -203,7 +203,7 @@ def train_link(dataset, config: TrainConfig, seed: int = 0, *, split: EdgeSplit 
     try:
         for epoch in bar:
             if config.mini_batch:
-                order = torch.Generator(device=device).manual_seed(_mix(seed, epoch))
+                order = torch.Generator(device=device).manual_seed(mix_seeds(seed, epoch))
                 train_loss = mini_batch_link_epoch(trained, optimizer, x, graph,
                                                    pairs["train_pos"], config, generator, order)
             else:
@@ -213,7 +213,7 @@ def train_link(dataset, config: TrainConfig, seed: int = 0, *, split: EdgeSplit 
             val_loss, val_auc, _ = pair_metrics(model, z, pairs["val_pos"], pairs["val_neg"],
                                                 link.hits_k)
             history.append((train_loss, val_loss, val_auc))
-            _check_finite(train_loss, val_loss, epoch, seed, config)
+            check_finite_losses(train_loss, val_loss, epoch, seed, config)
             stop = selection.update(epoch, model, val_loss, val_auc)
             bar.set_postfix(loss=f"{train_loss:.3f}", val_auc=f"{val_auc:.3f}", refresh=False)
             if stop:

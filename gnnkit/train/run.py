@@ -13,10 +13,9 @@ from torch import nn
 from tqdm import tqdm
 
 from .. import distributed
-from ..datasets import NodeDataset
+from ..data import NodeData
 from ..graph import Graph
 from ..models import build_model
-from ..store import GraphData
 from .config import TrainConfig
 from .data import TrainingData
 from .evaluate import full_graph_logits, loss_and_accuracy
@@ -57,7 +56,7 @@ class TrainResult:
 
 
 def train_node_classifier(
-    dataset: NodeDataset | GraphData,
+    dataset: NodeData,
     model_name: str = "mean-gcn",
     epochs: int | None = None,
     seed: int = 0,
@@ -79,11 +78,11 @@ def train_node_classifier(
 
     Args:
         dataset: features ``x``, labels ``y``, the graph and the three masks: a
-            :class:`~gnnkit.datasets.NodeDataset` or a :class:`gnnkit.store.GraphData`.
+            :class:`gnnkit.data.NodeData`.
         model_name: a key of :data:`gnnkit.models.MODELS`.
         epochs, patience: see :class:`TrainConfig` (None: the model's default).
         seed: random seed for initialisation, dropout and sampling.
-        graph: the :class:`gnnkit.Graph` of ``dataset.edge_index``, if already built;
+        graph: the :class:`gnnkit.Graph` to train on, if not ``dataset.graph``;
             otherwise it is built here, once, and its cached CSR form reused every epoch.
         **settings: any other :class:`TrainConfig` field (``hidden``, ``dropout``, ``lr``,
             ``weight_decay``, ``normalize_features``, ``batch_size``, ``fanouts``,
@@ -99,7 +98,7 @@ def train_node_classifier(
 
 
 def train_seeds(
-    dataset: NodeDataset | GraphData, config: TrainConfig, seeds: Iterable[int], *,
+    dataset: NodeData, config: TrainConfig, seeds: Iterable[int], *,
     graph: Graph | None = None,
 ) -> Iterator[TrainResult]:
     """:func:`train` once per seed, sharing one :class:`Graph`; yields each result as soon as
@@ -107,13 +106,13 @@ def train_seeds(
     seeds = list(seeds)
     if not seeds:
         raise ValueError("seeds must hold at least one seed.")
-    graph = graph if graph is not None else dataset_graph(dataset)
+    graph = graph if graph is not None else dataset.graph
     for seed in seeds:
         yield train(dataset, config, seed, graph=graph)
 
 
 def train(
-    dataset: NodeDataset | GraphData, config: TrainConfig, seed: int = 0, *,
+    dataset: NodeData, config: TrainConfig, seed: int = 0, *,
     graph: Graph | None = None,
 ) -> TrainResult:
     """Train once with ``config`` and ``seed`` (see :func:`train_node_classifier`).
@@ -140,11 +139,11 @@ def train(
             "pass --batch-size B."
         )
     device = torch.device(config.device)
-    graph = graph if graph is not None else dataset_graph(dataset)
+    graph = graph if graph is not None else dataset.graph
     data = TrainingData.on_device(dataset, graph, config.normalize_features, device)
 
     torch.manual_seed(seed)
-    model = _build(config, dataset.num_features, dataset.num_classes, device)
+    model = model_for(config, dataset.num_features, dataset.num_classes, device)
     trained = distributed.wrap(model)
     optimizer = torch.optim.Adam(trained.parameters(), lr=config.lr,
                                  weight_decay=config.weight_decay)
@@ -168,7 +167,7 @@ def train(
             logits = full_graph_logits(model, data.x, data.graph, chunk_size)
             val_loss, val_accuracy = loss_and_accuracy(logits, data.y, data.val_mask)
             history.append((train_loss, val_loss, val_accuracy))
-            _check_finite(train_loss, val_loss, epoch, seed, config)
+            check_finite_losses(train_loss, val_loss, epoch, seed, config)
             stop = selection.update(epoch, model, val_loss, val_accuracy)
             bar.set_postfix(loss=f"{train_loss:.3f}", val_acc=f"{val_accuracy:.3f}",
                             best=f"{selection.val_accuracy:.3f}@{selection.best_epoch}",
@@ -202,18 +201,8 @@ def summarize(accuracies) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-def dataset_graph(dataset: NodeDataset | GraphData) -> Graph:
-    """The :class:`Graph` of ``dataset``: of its ``edge_index`` (a
-    :class:`~gnnkit.datasets.NodeDataset`), or of its CSR arrays (a
-    :class:`gnnkit.store.GraphData`, e.g. memory-mapped from a store)."""
-    if isinstance(dataset, GraphData):
-        return dataset.graph()
-    return Graph(dataset.edge_index, dataset.num_nodes)
-
-
-
-def _build(config: TrainConfig, num_features: int, num_classes: int,
-           device: torch.device) -> nn.Module:
+def model_for(config: TrainConfig, num_features: int, num_classes: int,
+              device: torch.device) -> nn.Module:
     """The model of ``config`` on ``device``.
 
     Raises:
@@ -234,7 +223,7 @@ def _build(config: TrainConfig, num_features: int, num_classes: int,
         ) from error
 
 
-def _check_finite(train_loss: float, val_loss: float, epoch: int, seed: int,
+def check_finite_losses(train_loss: float, val_loss: float, epoch: int, seed: int,
                   config: TrainConfig) -> None:
     """Raise ``ValueError`` when an epoch's training or validation loss is NaN or infinite."""
     for name, loss in (("training", train_loss), ("validation", val_loss)):
