@@ -153,14 +153,17 @@ class CrossValidation:
 
     @property
     def accuracies(self) -> list[float]:
+        """The test accuracy of each fold, in fold order."""
         return [f.test_accuracy for f in self.folds]
 
     @property
     def mean(self) -> float:
+        """The mean test accuracy over the folds."""
         return summarize(self.accuracies)[0]
 
     @property
     def std(self) -> float:
+        """The sample standard deviation of the fold accuracies (0 for one fold)."""
         return summarize(self.accuracies)[1]
 
 

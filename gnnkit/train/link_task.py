@@ -146,11 +146,15 @@ def train_link_predictor(dataset, model_name: str = "mean-gcn", epochs: int | No
     ``dataset``'s graph and features (see the module docstring).
 
     Args:
-        dataset: anything with ``x`` [N, F] and ``edge_index`` (or a
-            :class:`gnnkit.data.NodeData`); labels and masks are not used.
-        epochs, patience, seed, **settings: as :func:`gnnkit.train.train_node_classifier`
-            (``hidden``, ``dropout``, ``lr``, ``weight_decay``, ``batch_size`` (pairs per
-            step), ``fanouts``, ``device``, ...).
+        dataset: a :class:`gnnkit.data.NodeData` (its graph and ``x`` [N, F]; labels and
+            masks are not used).
+        model_name: the encoder, a key of :data:`gnnkit.models.MODELS`.
+        epochs: as :func:`gnnkit.train.train_node_classifier`.
+        seed: as :func:`gnnkit.train.train_node_classifier`.
+        patience: as :func:`gnnkit.train.train_node_classifier`.
+        **settings: as :func:`gnnkit.train.train_node_classifier` (``hidden``, ``dropout``,
+            ``lr``, ``weight_decay``, ``batch_size`` (pairs per step), ``fanouts``,
+            ``device``, ...).
         split: an :class:`gnnkit.link.EdgeSplit` to use (default: split here with ``seed``).
         link: :class:`LinkSettings` (default ``LinkSettings()``).
 

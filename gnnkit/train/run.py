@@ -80,10 +80,11 @@ def train_node_classifier(
         dataset: features ``x``, labels ``y``, the graph and the three masks: a
             :class:`gnnkit.data.NodeData`.
         model_name: a key of :data:`gnnkit.models.MODELS`.
-        epochs, patience: see :class:`TrainConfig` (None: the model's default).
+        epochs: see :class:`TrainConfig` (None: the model's default).
+        patience: see :class:`TrainConfig` (None: the model's default).
         seed: random seed for initialisation, dropout and sampling.
-        graph: the :class:`gnnkit.Graph` to train on, if not ``dataset.graph``;
-            otherwise it is built here, once, and its cached CSR form reused every epoch.
+        graph: the :class:`gnnkit.Graph` to train on (default ``dataset.graph``, whose
+            cached CSR form is reused every epoch).
         **settings: any other :class:`TrainConfig` field (``hidden``, ``dropout``, ``lr``,
             ``weight_decay``, ``normalize_features``, ``batch_size``, ``fanouts``,
             ``chunk_size``, ``device``, ``progress``).
