@@ -85,18 +85,13 @@ def test_slashdot_counts():
 
 
 # ------------------------------------------------------------------ synthetic graph
-def part(data, name: str):
-    """An array of a NodeData as a store keeps it: the graph's CSR rowptr and col, or a field."""
-    if name in ("rowptr", "col"):
-        return data.graph.csr[0 if name == "rowptr" else 1]
-    return getattr(data, name)
 
 
 def test_synthetic_sizes_and_determinism():
     data = synthetic_graph(3000, 40_000, num_classes=5, num_features=8, seed=3)
     assert data.num_nodes == 3000 and data.num_edges == 40_000
-    assert part(data, "rowptr").shape == (3001,) and int(part(data, "rowptr")[0]) == 0
-    assert bool((part(data, "rowptr").diff() >= 0).all())
+    assert data.rowptr.shape == (3001,) and int(data.rowptr[0]) == 0
+    assert bool((data.rowptr.diff() >= 0).all())
     assert data.x.shape == (3000, 8) and data.x.dtype == torch.float32
     assert data.y.min() >= 0 and data.y.max() < 5
     masks = torch.stack([data.train_mask, data.val_mask, data.test_mask])
@@ -105,17 +100,17 @@ def test_synthetic_sizes_and_determinism():
     again = synthetic_graph(3000, 40_000, num_classes=5, num_features=8, seed=3)
     other = synthetic_graph(3000, 40_000, num_classes=5, num_features=8, seed=4)
     for name in ("rowptr", "col", "x", "y", "train_mask"):
-        assert torch.equal(part(data, name), part(again, name))
-    assert not torch.equal(part(data, "col"), part(other, "col"))
-    graph = data.graph
+        assert torch.equal(getattr(data, name), getattr(again, name))
+    assert not torch.equal(data.col, other.col)
+    graph = data.graph()
     assert graph.num_edges == 40_000
     rowptr, col, _ = graph.csr
-    assert torch.equal(rowptr, part(data, "rowptr")) and torch.equal(col, part(data, "col"))
+    assert torch.equal(rowptr, data.rowptr) and torch.equal(col, data.col)
 
 
 def test_synthetic_power_law_and_class_signal():
     data = synthetic_graph(20_000, 300_000, seed=0)
-    graph = data.graph
+    graph = data.graph()
     in_degree = graph.in_degree.float()
     assert in_degree.max() > 30 * in_degree.mean()  # heavy tail
     assert graph.out_degree.max() > 30 * in_degree.mean()
@@ -167,18 +162,18 @@ def test_store_round_trip_is_memory_mapped(tmp_path):
     loaded = store.load(tmp_path / "g")
     assert loaded.name == data.name
     for name in ("rowptr", "col", "x", "y", "train_mask", "val_mask", "test_mask"):
-        assert torch.equal(part(loaded, name), part(data, name)), name
+        assert torch.equal(getattr(loaded, name), getattr(data, name)), name
     if Path("/proc/self/maps").is_file():
         maps = mapped_files()
         for name in ("col", "x"):
-            address = part(loaded, name).data_ptr()
+            address = getattr(loaded, name).data_ptr()
             files = [f for (lo, hi), f in maps.items() if lo <= address < hi]
             assert files and files[0].endswith(f"{name}.npy"), name
     loaded.x[0, 0] = 1e6  # copy-on-write: the file is unchanged
     assert float(np.load(tmp_path / "g" / "x.npy")[0, 0]) == float(data.x[0, 0])
     in_memory = store.load(tmp_path / "g", mmap=False)
-    assert torch.equal(part(in_memory, "col"), part(data, "col"))
-    graph = loaded.graph
+    assert torch.equal(in_memory.col, data.col)
+    graph = loaded.graph()
     assert isinstance(graph, Graph) and graph.num_edges == 4000
 
 
@@ -195,3 +190,32 @@ def test_store_errors(tmp_path):
         store.load(folder)
     with pytest.raises(TypeError, match="NodeData"):
         store.save(object(), tmp_path / "h")
+
+
+# ------------------------------------------------------------------ one data package
+def test_old_module_paths_and_names_warn_and_keep_working():
+    import importlib
+
+    import gnnkit
+    from gnnkit.data import NodeData
+
+    with pytest.warns(DeprecationWarning, match="gnnkit.store moved to gnnkit.data.store"):
+        assert gnnkit.store.save is store.save
+    with pytest.warns(DeprecationWarning, match="GraphData is now gnnkit.data.NodeData"):
+        assert store.GraphData is NodeData
+    for old in ("datasets", "snap", "synthetic"):
+        with pytest.warns(DeprecationWarning, match=f"gnnkit.{old} moved"):
+            assert getattr(gnnkit, old) is importlib.import_module(f"gnnkit.data.{old}")
+
+
+def test_node_data_prints_a_summary_and_builds_from_an_edge_index():
+    from gnnkit.data import NodeData, karate_club
+
+    karate = karate_club()
+    text = repr(karate)
+    assert text.startswith("NodeData(name='KarateClub', num_nodes=34, num_edges=156")
+    assert "x=[34, 34] float32" in text and "train/val/test=8/6/20" in text
+    assert len(text) < 200  # shapes, never the tensors
+    again = NodeData.from_edge_index(karate.edge_index.flip(1), karate.x, karate.y,
+                                     karate.train_mask, karate.val_mask, karate.test_mask)
+    assert torch.equal(again.rowptr, karate.rowptr) and torch.equal(again.col, karate.col)

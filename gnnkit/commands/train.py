@@ -142,7 +142,7 @@ def _train(args: argparse.Namespace) -> int:
         normalize_features=False if args.store is not None else None,
     )
     dataset = _load(args)
-    graph = dataset.graph
+    graph = dataset.graph()
     threads = args.threads if args.threads is not None else threads_for(graph.num_edges)
     if threads is not None:
         torch.set_num_threads(threads)
@@ -234,7 +234,7 @@ def _train_link(args: argparse.Namespace) -> int:
         device=args.device, progress=False if args.no_progress else None,
         normalize_features=False if args.store is not None else None)
     dataset = _load(args)
-    threads = args.threads or threads_for(dataset.graph.num_edges)
+    threads = args.threads or threads_for(dataset.num_edges)
     if threads is not None:
         torch.set_num_threads(threads)
     settings = link_task.LinkSettings()

@@ -18,7 +18,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..graph import Graph
 from .node_data import NodeData
 
 PLANETOID_NAMES = ("Cora", "CiteSeer", "PubMed")
@@ -80,8 +79,8 @@ def karate_club(seed: int = 0) -> NodeData:
         val_mask[others[3:6]] = True
     test_mask = ~(train_mask | val_mask)
 
-    return NodeData(
-        graph=Graph(edge_index, num_nodes),
+    return NodeData.from_edge_index(
+        edge_index,
         name="KarateClub",
         x=torch.eye(num_nodes, dtype=torch.float32),
         y=y,
@@ -155,8 +154,8 @@ def planetoid(
 
     x = torch.from_numpy(features)
     num_train = len(raw["y"])
-    return NodeData(
-        graph=Graph(_undirected_edge_index(src, dst, num_nodes), num_nodes),
+    return NodeData.from_edge_index(
+        _undirected_edge_index(src, dst, num_nodes),
         name=name,
         x=normalize_rows(x) if normalize_features else x,
         y=torch.from_numpy(one_hot.argmax(axis=1)),

@@ -12,11 +12,12 @@ from ..graph import Graph
 
 @dataclass(repr=False, eq=False)
 class NodeData:
-    """A graph for node classification.
+    """A graph for node classification, the graph in CSR form sorted by target.
 
     Attributes:
-        graph: the :class:`gnnkit.Graph` (edges j -> i). Built from an ``edge_index`` for the
-            small datasets, from CSR arrays (memory-mapped, shared by processes) for a store.
+        rowptr: [N + 1] long; the sources of the edges into node i (edges j -> i) are
+            ``col[rowptr[i]:rowptr[i+1]]``.
+        col: [E] long source ids.
         x: [N, F] node features (float32; a store may keep float16 or float64, which
             training converts to float32).
         y: [N] long labels in 0..C-1.
@@ -24,9 +25,14 @@ class NodeData:
         val_mask: [N] bool, the validation nodes (model selection).
         test_mask: [N] bool, the test nodes.
         name: a label for reports.
+
+    :meth:`graph` gives the :class:`gnnkit.Graph` on these arrays without copying them (a
+    memory-mapped store stays shared by processes); :meth:`from_edge_index` builds one from an
+    edge list.
     """
 
-    graph: Graph
+    rowptr: Tensor
+    col: Tensor
     x: Tensor
     y: Tensor
     train_mask: Tensor
@@ -34,15 +40,28 @@ class NodeData:
     test_mask: Tensor
     name: str = ""
 
+    @classmethod
+    def from_edge_index(cls, edge_index: Tensor, x: Tensor, y: Tensor, train_mask: Tensor,
+                        val_mask: Tensor, test_mask: Tensor, name: str = "") -> NodeData:
+        """From an ``edge_index`` [2, E] (row 0 sources j, row 1 targets i) of
+        ``x.size(0)`` nodes: its CSR by target becomes ``rowptr`` and ``col``."""
+        rowptr, col, _ = Graph(edge_index, x.size(0)).csr
+        return cls(rowptr, col, x, y, train_mask, val_mask, test_mask, name)
+
+    def graph(self) -> Graph:
+        """The :class:`gnnkit.Graph` on ``rowptr`` and ``col`` themselves (checked, no copy).
+        Hold on to it: each call makes a new Graph, with its own cached layouts."""
+        return Graph.from_csr(self.rowptr, self.col, self.num_nodes)
+
     @property
     def num_nodes(self) -> int:
         """N, the number of nodes."""
-        return self.graph.num_nodes
+        return self.rowptr.numel() - 1
 
     @property
     def num_edges(self) -> int:
         """E, the number of edges (an undirected edge counts twice, once per direction)."""
-        return self.graph.num_edges
+        return self.col.numel()
 
     @property
     def num_features(self) -> int:
@@ -56,8 +75,8 @@ class NodeData:
 
     @property
     def edge_index(self) -> Tensor:
-        """[2, E] the graph's edges (row 0 sources j, row 1 targets i)."""
-        return self.graph.edge_index
+        """[2, E] the edges in CSR order (row 0 sources j, row 1 targets i)."""
+        return self.graph().edge_index
 
     def __repr__(self) -> str:
         splits = "/".join(str(int(mask.sum())) for mask in

@@ -37,6 +37,7 @@ import os
 import shutil
 import tempfile
 import uuid
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -44,7 +45,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..graph import Graph
 from .node_data import NodeData
 
 FORMAT = "gnnkit-graph-store"
@@ -94,11 +94,9 @@ def _to_arrays(data: NodeData) -> tuple[dict[str, np.ndarray], dict]:
         raise TypeError(f"data must be a NodeData, got {type(data).__name__}.")
     if not isinstance(data.name, str):
         raise TypeError(f"data.name must be a str, got {type(data.name).__name__}.")
-    rowptr, col, _ = data.graph.csr
-    graph_arrays = {"rowptr": rowptr, "col": col}
     arrays = {}
     for name in _ARRAYS:
-        value = graph_arrays[name] if name in graph_arrays else getattr(data, name)
+        value = getattr(data, name)
         if not isinstance(value, Tensor):
             raise TypeError(f"data.{name} must be a torch tensor, got {type(value).__name__}.")
         if value.dtype not in _TORCH_DTYPES:
@@ -214,8 +212,7 @@ def load(folder: str | Path, *, mmap: bool = True) -> NodeData:
     arrays = {name: _open(folder / f"{name}.npy", mmap) for name in _ARRAYS}
     _check_arrays(arrays, meta, lambda name: str(folder / f"{name}.npy"))
     tensors = {name: torch.from_numpy(array) for name, array in arrays.items()}
-    graph = Graph.from_csr(tensors.pop("rowptr"), tensors.pop("col"), meta["num_nodes"])
-    return NodeData(graph, **tensors, name=meta["name"])
+    return NodeData(**tensors, name=meta["name"])
 
 
 def _as_path(folder) -> Path:
@@ -341,3 +338,12 @@ def _check_range(values: np.ndarray, count: int, where: str, what: str, meaning:
         bad = low if low < 0 else high
         raise ValueError(f"{where} contains the {what} {bad}, outside {meaning}, i.e. "
                          f"0..{count - 1}.")
+
+
+def __getattr__(name: str):
+    """``GraphData``: the container's name before it became :class:`NodeData`."""
+    if name == "GraphData":
+        warnings.warn("gnnkit.data.store.GraphData is now gnnkit.data.NodeData; the old name "
+                      "goes in the next release.", DeprecationWarning, stacklevel=2)
+        return NodeData
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -32,7 +32,6 @@ import numpy as np
 import torch
 
 from .._validate import check_int, check_memory, check_real
-from ..graph import Graph
 from .node_data import NodeData
 
 BLOCK_EDGES = 1 << 22
@@ -120,9 +119,10 @@ def _generate(num_nodes, num_edges, num_classes, num_features, homophily, expone
     col = _sources(rowptr, y, _pareto(weights_rng, num_nodes, exponent), homophily, edges_rng)
     x = _features(y, num_classes, num_features, signal, features_rng)
     masks = _split(num_nodes, train_fraction, val_fraction, split_rng)
-    graph = Graph.from_csr(torch.from_numpy(rowptr), torch.from_numpy(col), num_nodes)
-    return NodeData(graph, x=torch.from_numpy(x), y=torch.from_numpy(y), **masks,
-                    name=f"synthetic-{num_nodes}-{num_edges}")
+    return NodeData(
+        rowptr=torch.from_numpy(rowptr), col=torch.from_numpy(col), x=torch.from_numpy(x),
+        y=torch.from_numpy(y), **masks, name=f"synthetic-{num_nodes}-{num_edges}",
+    )
 
 
 def _pareto(rng: np.random.Generator, size: int, exponent: float) -> np.ndarray:

@@ -176,7 +176,7 @@ def train_link(dataset, config: TrainConfig, seed: int = 0, *, split: EdgeSplit 
     x = features(dataset.x)
     x = normalize_rows(x) if config.normalize_features else x
     if split is None:
-        split = split_edges(dataset.graph, link.val, link.test,
+        split = split_edges(dataset.graph(), link.val, link.test,
                             generator=torch.Generator().manual_seed(seed))
     if not isinstance(split, EdgeSplit):
         raise TypeError(f"split must be a gnnkit.link.EdgeSplit, got {type(split).__name__}.")

@@ -83,7 +83,7 @@ def train_node_classifier(
         epochs: see :class:`TrainConfig` (None: the model's default).
         patience: see :class:`TrainConfig` (None: the model's default).
         seed: random seed for initialisation, dropout and sampling.
-        graph: the :class:`gnnkit.Graph` to train on (default ``dataset.graph``, whose
+        graph: the :class:`gnnkit.Graph` to train on (default ``dataset.graph()``, whose
             cached CSR form is reused every epoch).
         **settings: any other :class:`TrainConfig` field (``hidden``, ``dropout``, ``lr``,
             ``weight_decay``, ``normalize_features``, ``batch_size``, ``fanouts``,
@@ -107,7 +107,7 @@ def train_seeds(
     seeds = list(seeds)
     if not seeds:
         raise ValueError("seeds must hold at least one seed.")
-    graph = graph if graph is not None else dataset.graph
+    graph = graph if graph is not None else dataset.graph()
     for seed in seeds:
         yield train(dataset, config, seed, graph=graph)
 
@@ -140,7 +140,7 @@ def train(
             "pass --batch-size B."
         )
     device = torch.device(config.device)
-    graph = graph if graph is not None else dataset.graph
+    graph = graph if graph is not None else dataset.graph()
     data = TrainingData.on_device(dataset, graph, config.normalize_features, device)
 
     torch.manual_seed(seed)
