@@ -32,7 +32,6 @@ evaluate the same validation and test graphs and so take the same decisions.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -40,7 +39,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.optim import Optimizer
-from tqdm import tqdm
 
 from .. import distributed
 from .._validate import check_int, check_real
@@ -48,7 +46,8 @@ from ..data.graph_loader import GraphLoader
 from ..graph_models import CONVS, POOLS, GraphClassifier
 from .config import check_device, check_setting
 from .evaluate import accuracy
-from .run import check_finite_losses, summarize
+from .loop import fit
+from .run import summarize
 from .selection import BestValidation
 
 #: Degree cap of the one-hot degree features the command line gives TU datasets (the copies
@@ -260,33 +259,21 @@ def train_fold(dataset: Sequence, labels: Tensor, parts: list[Tensor], fold: int
                          rank=distributed.rank(), world_size=distributed.world_size())
     val_batches = _eval_batches(dataset, val_idx, device)
     test_batches = _eval_batches(dataset, test_idx, device)
+
+    def train_epoch(epoch: int) -> float:
+        loader.set_epoch(epoch)
+        loss = graph_epoch(trained, optimizer, loader, device)
+        _sync_buffers(model)
+        return loss
+
     selection = BestValidation(config.patience)
-    history = []
-    start = time.perf_counter()
-    bar = tqdm(range(1, config.epochs + 1), desc=f"fold {fold}", unit="epoch", leave=False,
-               disable=not (config.progress and distributed.is_main()))
-    epoch = 0
-    try:
-        for epoch in bar:
-            loader.set_epoch(epoch)
-            train_loss = graph_epoch(trained, optimizer, loader, device)
-            _sync_buffers(model)
-            val_loss, val_accuracy = evaluate_graphs(model, val_batches)
-            history.append((train_loss, val_loss, val_accuracy))
-            check_finite_losses(train_loss, val_loss, epoch, seed, config)
-            stop = selection.update(epoch, model, val_loss, val_accuracy)
-            bar.set_postfix(loss=f"{train_loss:.3f}", val_acc=f"{val_accuracy:.3f}",
-                            refresh=False)
-            if stop:
-                break
-    finally:
-        bar.close()
-    seconds = time.perf_counter() - start
-    model.load_state_dict(selection.state)
+    fitted = fit(model, selection, config.epochs, train_epoch,
+                 lambda: evaluate_graphs(model, val_batches), seed=seed, lr=config.lr,
+                 label=f"fold {fold}", progress=config.progress)
     return FoldResult(
         fold=fold, test_accuracy=evaluate_graphs(model, test_batches)[1],
         val_accuracy=selection.val_accuracy, best_epoch=selection.best_epoch,
-        epochs_run=epoch, seconds=seconds, history=history,
+        epochs_run=fitted.epochs_run, seconds=fitted.seconds, history=fitted.history,
     )
 
 

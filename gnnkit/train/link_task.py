@@ -36,13 +36,11 @@ gradients, and all processes evaluate alike.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm import tqdm
 
 from .. import distributed
 from .._validate import check_int, check_real
@@ -63,7 +61,8 @@ from ..sampling import sample_neighbors
 from .config import TrainConfig
 from .data import features
 from .evaluate import full_graph_logits
-from .run import check_finite_losses, model_for
+from .loop import fit
+from .run import model_for
 from .selection import BestValidation
 
 SCORES = ("dot", "mlp")
@@ -198,42 +197,33 @@ def train_link(dataset, config: TrainConfig, seed: int = 0, *, split: EdgeSplit 
     # equal on every process (each takes its share of the same permutation).
     generator = torch.Generator(device=device).manual_seed(mix_seeds(seed, distributed.rank()))
     chunk_size = config.chunk_size if config.mini_batch else None
+
+    def train_epoch(epoch: int) -> float:
+        if config.mini_batch:
+            order = torch.Generator(device=device).manual_seed(mix_seeds(seed, epoch))
+            return mini_batch_link_epoch(trained, optimizer, x, graph, pairs["train_pos"],
+                                         config, generator, order)
+        return full_batch_link_epoch(trained, optimizer, x, graph, pairs["train_pos"],
+                                     generator)
+
+    def validate() -> tuple[float, float]:
+        z = full_graph_logits(encoder, x, graph, chunk_size)
+        val_loss, val_auc, _ = pair_metrics(model, z, pairs["val_pos"], pairs["val_neg"],
+                                            link.hits_k)
+        return val_loss, val_auc
+
     selection = BestValidation(config.patience)
-    history = []
-    start = time.perf_counter()
-    bar = tqdm(range(1, config.epochs + 1), desc=f"{config.model} seed {seed}", unit="epoch",
-               leave=False, disable=not (config.progress and distributed.is_main()))
-    epoch = 0
-    try:
-        for epoch in bar:
-            if config.mini_batch:
-                order = torch.Generator(device=device).manual_seed(mix_seeds(seed, epoch))
-                train_loss = mini_batch_link_epoch(trained, optimizer, x, graph,
-                                                   pairs["train_pos"], config, generator, order)
-            else:
-                train_loss = full_batch_link_epoch(trained, optimizer, x, graph,
-                                                   pairs["train_pos"], generator)
-            z = full_graph_logits(encoder, x, graph, chunk_size)
-            val_loss, val_auc, _ = pair_metrics(model, z, pairs["val_pos"], pairs["val_neg"],
-                                                link.hits_k)
-            history.append((train_loss, val_loss, val_auc))
-            check_finite_losses(train_loss, val_loss, epoch, seed, config)
-            stop = selection.update(epoch, model, val_loss, val_auc)
-            bar.set_postfix(loss=f"{train_loss:.3f}", val_auc=f"{val_auc:.3f}", refresh=False)
-            if stop:
-                break
-    finally:
-        bar.close()
-    seconds = time.perf_counter() - start
-    model.load_state_dict(selection.state)
+    fitted = fit(model, selection, config.epochs, train_epoch, validate, seed=seed,
+                 lr=config.lr, label=f"{config.model} seed {seed}", progress=config.progress,
+                 score="val_auc")
     z = full_graph_logits(encoder, x, graph, chunk_size)
     _, test_auc, test_hits = pair_metrics(model, z, pairs["test_pos"], pairs["test_neg"],
                                           link.hits_k)
     return LinkResult(
         model_name=config.model, seed=seed, test_auc=test_auc, test_hits=test_hits,
         hits_k=link.hits_k, val_auc=selection.val_accuracy, best_epoch=selection.best_epoch,
-        epochs_run=epoch, seconds=seconds, encoder=encoder, scorer=scorer, split=split,
-        history=history,
+        epochs_run=fitted.epochs_run, seconds=fitted.seconds, encoder=encoder, scorer=scorer,
+        split=split, history=fitted.history,
     )
 
 

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import math
 import statistics
-import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from .. import distributed
 from ..data import NodeData
@@ -20,6 +17,7 @@ from .config import TrainConfig
 from .data import TrainingData
 from .evaluate import full_graph_logits, loss_and_accuracy
 from .full_batch import full_batch_epoch
+from .loop import fit
 from .mini_batch import MiniBatches
 from .selection import BestValidation
 
@@ -152,34 +150,19 @@ def train(
         if config.mini_batch else None
     chunk_size = config.chunk_size if config.mini_batch else None
 
-    selection = BestValidation(config.patience)
-    history: list[tuple[float, float, float]] = []
-    start = time.perf_counter()
-    bar = tqdm(range(1, config.epochs + 1), desc=f"{config.model} seed {seed}", unit="epoch",
-               disable=not (config.progress and distributed.is_main()), leave=False)
-    epoch = 0
-    try:
-        for epoch in bar:
-            if batches is None:
-                train_loss = full_batch_epoch(trained, optimizer, data.x, data.y, data.graph,
-                                              data.train_mask)
-            else:
-                train_loss = batches.epoch(trained, optimizer, epoch)
-            logits = full_graph_logits(model, data.x, data.graph, chunk_size)
-            val_loss, val_accuracy = loss_and_accuracy(logits, data.y, data.val_mask)
-            history.append((train_loss, val_loss, val_accuracy))
-            check_finite_losses(train_loss, val_loss, epoch, seed, config)
-            stop = selection.update(epoch, model, val_loss, val_accuracy)
-            bar.set_postfix(loss=f"{train_loss:.3f}", val_acc=f"{val_accuracy:.3f}",
-                            best=f"{selection.val_accuracy:.3f}@{selection.best_epoch}",
-                            refresh=False)
-            if stop:
-                break
-    finally:
-        bar.close()
-    seconds = time.perf_counter() - start
+    def train_epoch(epoch: int) -> float:
+        if batches is None:
+            return full_batch_epoch(trained, optimizer, data.x, data.y, data.graph,
+                                    data.train_mask)
+        return batches.epoch(trained, optimizer, epoch)
 
-    model.load_state_dict(selection.state)
+    def validate() -> tuple[float, float]:
+        logits = full_graph_logits(model, data.x, data.graph, chunk_size)
+        return loss_and_accuracy(logits, data.y, data.val_mask)
+
+    selection = BestValidation(config.patience)
+    fitted = fit(model, selection, config.epochs, train_epoch, validate, seed=seed,
+                 lr=config.lr, label=f"{config.model} seed {seed}", progress=config.progress)
     logits = full_graph_logits(model, data.x, data.graph, chunk_size)
     return TrainResult(
         model_name=config.model,
@@ -189,10 +172,10 @@ def train(
         val_loss=selection.val_loss,
         train_accuracy=loss_and_accuracy(logits, data.y, data.train_mask)[1],
         best_epoch=selection.best_epoch,
-        epochs_run=epoch,
-        seconds=seconds,
+        epochs_run=fitted.epochs_run,
+        seconds=fitted.seconds,
         model=model,
-        history=history,
+        history=fitted.history,
     )
 
 
@@ -222,15 +205,3 @@ def model_for(config: TrainConfig, num_features: int, num_classes: int,
             f"({count * 4 / 2**30:.1f} GiB as float32), more than {device} could allocate; "
             "choose a smaller hidden (--hidden)."
         ) from error
-
-
-def check_finite_losses(train_loss: float, val_loss: float, epoch: int, seed: int,
-                  config: TrainConfig) -> None:
-    """Raise ``ValueError`` when an epoch's training or validation loss is NaN or infinite."""
-    for name, loss in (("training", train_loss), ("validation", val_loss)):
-        if not math.isfinite(loss):
-            raise ValueError(
-                f"training diverged: the {name} loss is {loss} at epoch {epoch} (seed {seed}), "
-                f"so no accuracy would mean anything; lower lr (now {config.lr:g}) or check "
-                "the features and labels."
-            )
