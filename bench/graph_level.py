@@ -22,8 +22,8 @@ other, with ``malloc_trim`` between):
 * ``negatives``: ``gnnkit.link.negative_edges(graph, num)`` vs
   ``torch_geometric.utils.negative_sampling(edge_index, num_nodes, num)`` on Slashdot (SNAP,
   read by gnnkit's reader; num = E) and on the products-size synthetic graph (2.4M nodes, 62M
-  edges, :mod:`gnnkit.synthetic`, the store cached by :mod:`bench.graphs`; num = 1M). gnnkit's graph has its CSR cached (as a
-  training graph has after its first use).
+  edges, :mod:`gnnkit.data.synthetic`, the store cached by :mod:`bench.graphs`; num = 1M).
+  gnnkit's graph has its CSR cached (as a training graph has after its first use).
 * ``accuracy``: 10-fold cross-validation of the GIN on MUTAG and PROTEINS_full with
   :func:`gnnkit.train.cross_validate`, and the same protocol with PyG (same folds, same
   validation split, same initial weights, same batch order, PyG batches and layers).
@@ -238,8 +238,8 @@ def part_epoch(args, say) -> None:
 def part_negatives(args, say) -> None:
     from torch_geometric.utils import negative_sampling
 
+    from gnnkit.data import read_snap
     from gnnkit.link import negative_edges
-    from gnnkit.snap import read_snap
 
     say("## Negative sampling\n")
     say("| graph | N | E | negatives asked | gnnkit s | PyG s (returned) | speed-up | "
@@ -373,7 +373,7 @@ def part_link(args, say) -> None:
     from torch_geometric.utils import negative_sampling
 
     from bench.cases import copy_weights, make_model
-    from gnnkit.datasets import load_dataset, normalize_rows
+    from gnnkit.data.datasets import load_dataset, normalize_rows
     from gnnkit.link import dot_score, roc_auc, split_edges
     from gnnkit.train import BestValidation, LinkSettings, train_link_predictor
     from gnnkit.train.link_task import pair_loss

@@ -5,9 +5,9 @@
   rows draw them from the seed.
 * **Datasets** under :data:`DATASETS` (``$GNNKIT_DATA``, default ``../shared/datasets`` next
   to the repository): Cora (``planetoid/Cora/raw``), Slashdot (``snap/soc-Slashdot0902.txt.gz``,
-  read by :func:`gnnkit.snap.read_snap`), TU datasets (``tu/``).
-* **Synthetic graphs** of :mod:`gnnkit.synthetic` (the products-size one is 2.4M nodes, 62M
-  edges, 100 features): generated once, seed 0, into a :mod:`gnnkit.store` under one cache
+  read by :func:`gnnkit.data.read_snap`), TU datasets (``tu/``).
+* **Synthetic graphs** of :mod:`gnnkit.data.synthetic` (the products-size one is 2.4M nodes, 62M
+  edges, 100 features): generated once, seed 0, into a :mod:`gnnkit.data.store` under one cache
   folder (:data:`CACHE`, ``--data-dir``) and memory-mapped from there.
 
 The sampling and training workers get a graph as a *spec*, a small JSON-able dict made by
@@ -90,7 +90,7 @@ def cora_missing(root: str | Path) -> str | None:
 
 def cora(root: str | Path):
     """Cora (2708 nodes, 10556 directed edges, 1433 features, 7 classes), public split."""
-    from gnnkit.datasets import planetoid
+    from gnnkit.data import planetoid
 
     return planetoid(root, "Cora")
 
@@ -111,23 +111,22 @@ def synthetic_spec(num_nodes: int, num_edges: int, features: int = FEATURES,
     if not (folder / "meta.json").is_file():
         print(f"  generating {num_nodes:,} nodes / {num_edges:,} edges / {features} features "
               f"into {folder} ...", file=sys.stderr, flush=True)
-        code = ("import sys; from gnnkit import store; from gnnkit.synthetic import "
-                f"synthetic_graph; store.save(synthetic_graph({num_nodes}, {num_edges}, "
+        code = ("import sys; from gnnkit.data import store, synthetic_graph; "
+                f"store.save(synthetic_graph({num_nodes}, {num_edges}, "
                 f"num_features={features}, seed=0), sys.argv[1])")
         subprocess.run([sys.executable, "-c", code, str(folder)], cwd=ROOT, check=True,
                        env={**os.environ, "PYTHONPATH": str(ROOT)})
     return {"kind": "store", "path": str(folder), "features": features,
-            "label": f"gnnkit.synthetic.synthetic_graph({num_nodes:,}, {num_edges:,}, "
+            "label": f"gnnkit.data.synthetic_graph({num_nodes:,}, {num_edges:,}, "
                      f"num_features={features}, seed=0), memory-mapped store"}
 
 
 def load(spec: dict):
-    """The :class:`gnnkit.store.GraphData` of a spec: the store memory-mapped, or the SNAP graph
+    """The :class:`gnnkit.data.NodeData` of a spec: the store memory-mapped, or the SNAP graph
     in CSR form with random features, labels in 0..9 and a 10% / 10% / 80% split (seed 0)."""
     import torch
 
-    from gnnkit import store
-    from gnnkit.snap import read_snap
+    from gnnkit.data import NodeData, read_snap, store
 
     if spec["kind"] == "store":
         return store.load(spec["path"])
@@ -136,7 +135,7 @@ def load(spec: dict):
     n = graph.num_nodes
     generator = torch.Generator().manual_seed(0)
     split = torch.rand(n, generator=generator)
-    return store.GraphData(
+    return NodeData(
         rowptr=rowptr, col=col, x=torch.randn(n, spec["features"], generator=generator),
         y=torch.randint(0, 10, (n,), generator=generator), train_mask=split < 0.1,
         val_mask=(split >= 0.1) & (split < 0.2), test_mask=split >= 0.2, name="slashdot")

@@ -40,7 +40,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 POLL_SECONDS = 0.01
 PRELOAD = ["bench.worker", "bench.cases", "bench.measure", "torch", "torch_geometric.nn",
-           "gnnkit", "gnnkit.nn", "gnnkit.datasets"]
+           "gnnkit", "gnnkit.nn", "gnnkit.data"]
 _contexts: dict[str, multiprocessing.context.BaseContext] = {}
 
 
