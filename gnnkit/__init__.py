@@ -6,14 +6,23 @@ Convention: ``edge_index[:, k] = (j, i)`` for an edge j -> i, and ``A[i, j] = 1`
 
 from . import data, link, nn, ops, sampling
 from ._moved import MOVED_MODULES, moved_module
-from .check import CheckReport, check_adjacency, check_laplacian, check_layer, check_matrix
+from .check import (
+    CheckReport,
+    check_adjacency,
+    check_laplacian,
+    check_laplacian_step,
+    check_layer,
+    check_matrix,
+)
 from .graph import Graph, as_graph
 from .io import homework_graph, load_graph
 from .matrices import (
+    LaplacianStep,
     adjacency,
     degree_matrix,
     inverse_degree_matrix,
     laplacian,
+    laplacian_step,
     matrix_power,
     walks,
 )
@@ -23,10 +32,12 @@ __version__ = "0.1.0"
 __all__ = [
     "CheckReport",
     "Graph",
+    "LaplacianStep",
     "adjacency",
     "as_graph",
     "check_adjacency",
     "check_laplacian",
+    "check_laplacian_step",
     "check_layer",
     "check_matrix",
     "data",
@@ -34,6 +45,7 @@ __all__ = [
     "homework_graph",
     "inverse_degree_matrix",
     "laplacian",
+    "laplacian_step",
     "link",
     "load_graph",
     "matrix_power",

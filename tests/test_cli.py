@@ -159,7 +159,13 @@ def test_check_normalised_laplacian(capsys, tmp_path):
     assert code == 0 and "L is correct" in out
     code, out, _ = run(capsys, "matrices", "--laplacian", "sym",
                        "--check", write_json(tmp_path, {"L": L1}))
-    assert code == 1 and "L[1, 1] = 3 but expected 1." in out
+    assert code == 1 and "L is D - A, but the Laplacian asked for is the symmetric" in out
+    assert "check with --laplacian none" in out and "L[1, 1]" not in out
+    wrong = [row[:] for row in L1]
+    wrong[0][0] = 2
+    code, out, _ = run(capsys, "matrices", "--laplacian", "sym",
+                       "--check", write_json(tmp_path, {"L": wrong}))
+    assert code == 1 and "L[1, 1] = 2 but expected 1." in out
     code, _, _ = run(capsys, "matrices", "--laplacian", "rw",
                      "--check", write_json(tmp_path, {"L": laplacian(A1, "rw").tolist()}))
     assert code == 0

@@ -6,6 +6,7 @@ from .entries import MalformedAnswerError, read_matrix
 from .layer import check_layer
 from .matrices import check_adjacency, check_laplacian, check_matrix
 from .report import CheckReport
+from .step import check_laplacian_step
 
 __all__ = [
     "AnswersReport",
@@ -14,6 +15,7 @@ __all__ = [
     "check_adjacency",
     "check_answers",
     "check_laplacian",
+    "check_laplacian_step",
     "check_layer",
     "check_matrix",
     "read_matrix",

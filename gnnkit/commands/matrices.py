@@ -1,11 +1,14 @@
 """``gnnkit matrices``: print A, A^n, D and L of a graph, and check a person's answers.
 
     gnnkit matrices [GRAPH] [--homework {1,2}] [--one-indexed] [--directed] [--power N]
-                    [--laplacian {none,sym,rw}] [--check ANSWERS]
+                    [--laplacian {none,sym,rw}] [--apply X] [--check ANSWERS]
 
 GRAPH is an edge-list file (``u v`` per line, ``#`` comments); without it the built-in homework
 graph 1 (or ``--homework 2``) is used. ``--check`` reads a JSON object of answers keyed ``"A"``,
-``"A^n"`` (any n), ``"D"`` and ``"L"``, each a list of rows. Exit status: 0 all answers right
+``"A^n"`` (any n), ``"D"`` and ``"L"``, each a list of rows, and ``"LX"`` with ``--apply``.
+``--apply X`` prints ``L X`` (see :func:`gnnkit.matrices.laplacian_step`) for features X given
+as a JSON file (a list of values or of rows, one per node) or inline: ``"1,0,2,0,1"`` (one value
+per node) or ``"1,0; 0,1; ..."`` (one row per node). Exit status: 0 all answers right
 (or nothing to check), 1 some answer wrong, 2 unusable input (message on stderr), including an
 answer that is not a matrix of numbers.
 
@@ -17,14 +20,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 
 import torch
 
 from ..check import check_answers
+from ..check.answers import looks_one_indexed
 from ..graph import Graph
 from ..io import HOMEWORK_GRAPHS, homework_graph, load_graph
-from ..matrices import adjacency, degree_matrix, exact_matrix_power, laplacian
+from ..matrices import adjacency, degree_matrix, exact_matrix_power, laplacian, laplacian_step
 from . import UsageError
 
 NAME = "matrices"
@@ -72,6 +77,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="which Laplacian to print and check (default none: L = D - A)",
     )
     parser.add_argument(
+        "--apply", metavar="X",
+        help='apply L to features X and say which nodes change most: a JSON file, or inline '
+        '"1,0,2,0,1" (one value per node) or "1,0; 0,1; ..." (one row per node)',
+    )
+    parser.add_argument(
         "--check", metavar="ANSWERS",
         help='JSON file of answers, e.g. {"A": [[0, 1], [1, 0]], "A^2": ..., "D": ..., "L": ...}',
     )
@@ -84,12 +94,27 @@ def run(args: argparse.Namespace) -> int:
     A = adjacency(graph)
     normalization = None if args.laplacian == "none" else args.laplacian
     power = _exact_power(A, args.power)
+    features = None if args.apply is None else _load_features(args.apply)
+    step = None
+    if features is not None:
+        if (args.graph is not None and not one_based and looks_one_indexed(A)
+                and len(features) == graph.num_nodes - 1):
+            raise UsageError(f"--apply gives {len(features)} values but the graph read has "
+                             f"{graph.num_nodes} nodes: node 0 has no edges and the ids run "
+                             f"1..{len(features)}, so the file looks 1-indexed; add --one-indexed.")
+        try:
+            step = laplacian_step(A, features, normalization, one_indexed=bool(one_based))
+        except (TypeError, ValueError) as error:
+            raise UsageError(f"--apply: {error}") from None
     report = None
     if answers is not None:
+        if "LX" in answers and features is None:
+            raise UsageError(f"answers file {args.check!r} has an answer 'LX' (L X): give the "
+                             "features X with --apply X.json or --apply \"1,0,2,...\".")
         try:
             report = check_answers(answers, A, laplacian_kind=normalization,
                                    directed=args.directed, one_indexed=bool(one_based),
-                                   source=args.check)
+                                   source=args.check, features=features)
         except ValueError as error:  # an unknown key or an answer that is no matrix
             raise UsageError(str(error)) from None
     labels = [str(k + one_based) for k in range(graph.num_nodes)]
@@ -97,6 +122,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"Graph: {description}")
     print(f"{graph.num_nodes} nodes, {'directed' if args.directed else 'undirected'}; "
           f"rows and columns are numbered {base} (row k is node k).")
+    if args.graph is not None and not one_based and looks_one_indexed(A):
+        print(f"Note: node 0 has no edges and the ids run 1..{graph.num_nodes - 1}: the file "
+              "looks 1-indexed (numbered from 1); if it is, add --one-indexed.")
     loops = sorted({int(v) + one_based for v in graph.source[graph.source == graph.target]})
     if loops:
         print(f"{len(loops)} self-loop{'s' if len(loops) != 1 else ''} read (node "
@@ -114,6 +142,15 @@ def run(args: argparse.Namespace) -> int:
         print()
         print(f"{title}:")
         print(format_matrix(matrix, labels))
+    if step is not None:
+        for title, matrix in (("X (the features given with --apply, one row per node)",
+                               features), ("L X (the Laplacian above applied to X)",
+                                           step.values.tolist())):
+            print()
+            print(f"{title}:")
+            print(format_matrix(_as_rows(matrix), labels, columns=False))
+        print()
+        print(step)
     if report is None:
         return 0
     print()
@@ -122,16 +159,18 @@ def run(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def format_matrix(matrix, labels: list[str]) -> str:
-    """The matrix (a tensor or a list of rows) as aligned text with node labels above the
-    columns and left of the rows. Whole numbers print exactly as integers (any size);
-    otherwise every entry gets 4 decimals (0 stays "0")."""
+def format_matrix(matrix, labels: list[str], *, columns: bool = True) -> str:
+    """The matrix (a tensor or a list of rows) as aligned text with node labels left of the
+    rows and, with ``columns``, above the columns (without: a feature matrix, whose columns
+    are no nodes). Whole numbers print exactly as integers (any size); otherwise every entry
+    gets 4 decimals (0 stays "0")."""
     values = matrix.tolist() if isinstance(matrix, torch.Tensor) else matrix
     whole = all(isinstance(v, int) or float(v).is_integer() for row in values for v in row)
     cells = [[_format_number(v, whole) for v in row] for row in values]
-    width = max([len(text) for row in cells for text in row] + [len(x) for x in labels] + [1])
+    top = labels if columns else []
+    width = max([len(text) for row in cells for text in row] + [len(x) for x in top] + [1])
     label_width = max([len(x) for x in labels] + [1])
-    lines = [" " * (label_width + 2) + " ".join(x.rjust(width) for x in labels)]
+    lines = [" " * (label_width + 2) + " ".join(x.rjust(width) for x in top)] if columns else []
     for label, row in zip(labels, cells):
         lines.append(f"{label.rjust(label_width)}  " + " ".join(t.rjust(width) for t in row))
     return "\n".join("  " + line.rstrip() for line in lines)
@@ -209,6 +248,48 @@ def _load_answers(path: str) -> dict:
         raise UsageError(f"answers file {path!r} holds an empty JSON object {{}}; write at least "
                          f"one answer in it, such as {example}.")
     return answers
+
+
+def _load_features(text: str):
+    """X from ``--apply``: a JSON file (a list of numbers or of rows) or inline numbers, ``,``
+    between the features of a node and ``;`` between nodes."""
+    if text.endswith(".json") or os.path.isfile(text):
+        try:
+            with open(text, encoding="utf-8") as handle:
+                value = json.load(handle)
+        except FileNotFoundError:
+            raise UsageError(f"--apply: file {text!r} not found.") from None
+        except json.JSONDecodeError as error:
+            raise UsageError(f"--apply: {text!r} is not valid JSON (line {error.lineno}, column "
+                             f"{error.colno}: {error.msg}).") from None
+        except (OSError, UnicodeDecodeError) as error:
+            raise UsageError(f"--apply: cannot read {text!r}: {error}") from None
+        if isinstance(value, dict) and set(value) == {"X"}:
+            value = value["X"]
+        if not isinstance(value, list) or not value:
+            raise UsageError(f"--apply: {text!r} must hold a JSON list with one value (or one "
+                             "row of features) per node, such as [1, 0, 2].")
+        return value
+    rows = [row.strip() for row in text.split(";")]
+    try:
+        values = [[_number(item) for item in row.split(",")] for row in rows]
+    except ValueError:
+        raise UsageError(f"--apply takes numbers such as \"1,0,2,0,1\" (one per node), "
+                         f"\"1,0; 0,1; ...\" (one row per node) or a JSON file, got {text!r}."
+                         ) from None
+    return values if ";" in text else values[0]
+
+
+def _number(text: str) -> int | float:
+    text = text.strip()
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def _as_rows(values) -> list:
+    return [row if isinstance(row, list) else [row] for row in values]
 
 
 def _nonnegative_int(text: str) -> int:
