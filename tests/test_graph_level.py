@@ -315,3 +315,92 @@ def test_read_tu_real_mutag_trains_a_step():
     loss = torch.nn.functional.cross_entropy(model(batch.x, batch), batch.y)
     loss.backward()
     assert torch.isfinite(loss)
+
+
+# ---------------------------------------------------------------------------------- fast paths
+def test_batch_of_raw_edge_lists_matches_graph_items_and_names_bad_ids():
+    items = [_item(n, 2 * n, k, cached=k % 2 == 0) for k, n in enumerate([4, 1, 6, 3])]
+    raw = [(g.edge_index.int() if k == 1 else g.edge_index, x, int(y))
+           for k, (g, x, y) in enumerate(items)]
+    a, b = GraphBatch.from_list(items), GraphBatch.from_list(raw)
+    for got, want in zip(a.graph.csr[:2], b.graph.csr[:2]):
+        assert torch.equal(got, want)
+    assert torch.equal(a.y, b.y) and torch.equal(a.edge_ptr, b.edge_ptr)
+    bad = list(raw)
+    bad[2] = (torch.tensor([[0, 6], [1, 0]]), raw[2][1], 0)  # node 6 of a 6-node graph
+    with pytest.raises(ValueError, match=r"items\[2\] graph contains node id 6"):
+        GraphBatch.from_list(bad)
+    bad[2] = (torch.tensor([[0, -1], [1, 0]]), raw[2][1], 0)
+    with pytest.raises(ValueError, match=r"items\[2\] graph contains the negative node id"):
+        GraphBatch.from_list(bad)
+
+
+def test_batch_checks_every_item_vectorised():
+    good = (Graph(torch.tensor([[0], [1]]), 2), torch.randn(2, 3), 0)
+    with pytest.raises(ValueError, match=r"items\[2\]: x is torch.float64"):
+        GraphBatch.from_list([good, good, (good[0], good[1].double(), 1)])
+    with pytest.raises(TypeError, match=r"items\[1\]: x must be a floating tensor"):
+        GraphBatch.from_list([good, (good[0], torch.ones(2, 3, dtype=torch.long), 1)])
+    with pytest.raises(TypeError, match=r"items\[1\]: x must be a floating tensor"):
+        GraphBatch.from_list([good, (good[0], torch.ones(2), 1)])
+    with pytest.raises(ValueError, match=r"items\[1\] graph has 2 nodes but 3"):
+        GraphBatch.from_list([good, (good[0], torch.randn(3, 3), 1)])
+    with pytest.raises(TypeError, match=r"items\[1\] must be a \(graph, x, y\) triple"):
+        GraphBatch.from_list([good, [good[0], good[1]]])
+    mixed = GraphBatch.from_list([good, (good[0], good[1], 2.5), (good[0], good[1],
+                                                                   torch.tensor(1))])
+    assert mixed.y.tolist() == [0.0, 2.5, 1.0]
+
+
+def test_dataset_batch_equals_from_list_and_loader_uses_it(tmp_path):
+    from gnnkit.data import read_tu
+
+    text = {  # three graphs of 3, 2 and 2 nodes
+        "A": "1, 2\n2, 1\n2, 3\n3, 2\n3, 1\n4, 5\n5, 4\n6, 7\n7, 6\n7, 7\n",
+        "graph_indicator": "1\n1\n1\n2\n2\n3\n3\n",
+        "graph_labels": "-1\n1\n1\n",
+        "node_labels": "0\n1\n0\n2\n1\n0\n0\n",
+        "node_attributes": None, "edge_labels": None,
+    }
+    data = read_tu(_write_tu(tmp_path, **text), "TOY")
+    for indices in ([0, 1, 2], [2, 0], torch.tensor([1, 1, -1]), (0,)):
+        got = data.batch(indices)
+        want = GraphBatch.from_list([data[int(k)] for k in indices])
+        for field in ("x", "y", "batch", "ptr", "edge_ptr"):
+            assert torch.equal(getattr(got, field), getattr(want, field)), field
+        for a, b in zip(got.graph.csr[:2], want.graph.csr[:2]):
+            assert torch.equal(a, b)
+        for a, b in zip(got.graph.csc, want.graph.csc):  # the gathered transpose is right
+            assert torch.equal(a, b)
+        for (g1, x1, y1), (g2, x2, y2) in zip(got.unbatch(), want.unbatch()):
+            assert torch.equal(g1.edge_index, g2.edge_index)
+            assert torch.equal(x1, x2) and torch.equal(y1, y2)
+    loader_batches = list(GraphLoader(data, 2, seed=1))
+    list_batches = list(GraphLoader(list(data), 2, seed=1))
+    for a, b in zip(loader_batches, list_batches, strict=True):
+        assert torch.equal(a.x, b.x) and torch.equal(a.graph.csr[1], b.graph.csr[1])
+    with pytest.raises(ValueError, match=r"indices\[1\] = 3 is outside -3..2"):
+        data.batch([0, 3])
+    with pytest.raises(ValueError, match="indices is empty"):
+        data.batch([])
+    with pytest.raises(TypeError, match="indices must be a 1-D integer tensor"):
+        data.batch(torch.tensor([0.0, 1.0]))
+
+
+def test_tu_dataset_iterates_and_raises_index_error(tmp_path):
+    from gnnkit.data import read_tu
+
+    data = read_tu(_write_tu(tmp_path), "TOY")
+    items = list(data)
+    assert len(items) == 2
+    for k, (graph, x, y) in enumerate(data):
+        g2, x2, y2 = data[k]
+        assert graph is g2 and torch.equal(x, x2) and torch.equal(y, y2)
+    assert data[-2][0] is data.graphs[0]
+    with pytest.raises(IndexError, match="index 2 is out of range"):
+        data[2]
+    with pytest.raises(IndexError, match="index -3 is out of range"):
+        data[-3]
+    with pytest.raises(TypeError, match="index must be an int"):
+        data[0.5]
+    assert [int(y) for _, _, y in (data[k] for k in range(len(data)))] == [0, 1]

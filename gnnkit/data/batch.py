@@ -8,6 +8,7 @@ readout (:func:`gnnkit.nn.global_add_pool`, ...) reduces the rows ``ptr[b]:ptr[b
 
 from __future__ import annotations
 
+import itertools
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -75,58 +76,117 @@ class GraphBatch:
         graph's node and edge offsets when every graph has it cached (a Graph made by
         :meth:`Graph.from_csr`, or one that was batched or used by a layer before); otherwise
         the shifted edge lists are concatenated and grouped by target with one stable sort.
-        Either way it is handed to the batch's Graph, so layers do not sort again. Cost:
-        O(B) Python steps to collect tensors, then one concatenation per field.
+        Either way it is handed to the batch's Graph, so layers do not sort again.
+
+        Cost: a few C-level passes over ``items`` (list comprehensions) and one concatenation
+        per field; the checks run on the concatenated tensors and per-item counts, and only
+        when one fails is the offending item looked for, to name it. Raw ``edge_index``
+        items ([2, E_b] integer tensors) are checked and grouped all at once, without a
+        Graph per item. A dataset that keeps all its graphs in global arrays batches any
+        indices faster still with :meth:`from_arrays`.
 
         Raises:
             ValueError: empty ``items``; an item whose x rows do not match its graph's node
-                count; feature widths or label shapes that differ from item 0's.
+                count; an edge_index with a node id outside its graph; feature widths,
+                dtypes or label shapes that differ from item 0's.
             TypeError: an item that is not a triple, x not a floating 2-D tensor, y neither a
                 number nor a tensor.
         """
         items = _as_list(items)
-        graphs, xs, ys = [], [], []
-        for k, item in enumerate(items):
-            graph, x, y = _check_item(k, item)
-            if xs:
-                _check_like_first(k, x, y, xs[0], ys[0])
-            graphs.append(as_graph(graph, x.shape[0], name=f"items[{k}] graph"))
-            xs.append(x)
-            ys.append(y)
-        device = xs[0].device
-        # One read of each graph's layout (every read of a Graph's cache is checked).
-        cached = all("csr" in g.__dict__ for g in graphs)
-        pieces = [g.csr[:2] if cached else g.edge_index for g in graphs]
-        num_nodes = torch.tensor([g.num_nodes for g in graphs], dtype=torch.long)
-        num_edges = torch.tensor([p[1].numel() if cached else p.shape[1] for p in pieces],
-                                 dtype=torch.long)
-        ptr, edge_ptr = _pointer(num_nodes), _pointer(num_edges)
-        total_nodes, total_edges = int(ptr[-1]), int(edge_ptr[-1])
-        ptr, edge_ptr = ptr.to(device), edge_ptr.to(device)
-        num_nodes, num_edges = num_nodes.to(device), num_edges.to(device)
-        node_offset = torch.repeat_interleave(ptr[:-1], num_edges, output_size=total_edges)
-        if cached:  # shift each graph's CSR by its node and edge offsets
-            rowptr = torch.cat([p[0][:-1] for p in pieces] + [edge_ptr[-1:].cpu()])
-            rowptr = rowptr.to(device)
-            rowptr[:-1] += torch.repeat_interleave(edge_ptr[:-1], num_nodes,
-                                                   output_size=total_nodes)
-            col = torch.cat([p[1] for p in pieces]).to(device) + node_offset
-        else:  # group the shifted edges by target (ties keep their order)
-            edges = torch.cat(pieces, dim=1).to(device) + node_offset
-            order = torch.argsort(edges[1] * max(total_nodes, 1) + edges[0], stable=True)
-            col = edges[0][order]
-            counts = torch.zeros(total_nodes, dtype=torch.long, device=device)
-            counts.index_add_(0, edges[1], torch.ones_like(edges[1]))
-            rowptr = _pointer(counts)
-        return cls(
-            graph=Graph.from_csr(rowptr, col, total_nodes),
-            x=torch.cat(xs),
-            y=torch.stack(ys),
-            batch=torch.repeat_interleave(torch.arange(len(graphs), device=device), num_nodes,
-                                          output_size=total_nodes),
-            ptr=ptr,
-            edge_ptr=rowptr[ptr],
-        )
+        if not all(type(item) in _PAIRS and len(item) == 3 for item in items):
+            for k, item in enumerate(items):
+                _check_triple(k, item)
+        graphs, xs, ys = zip(*items)
+        x = _features(xs)
+        device = x.device
+        rows = list(map(Tensor.size, xs, itertools.repeat(0)))
+        y = _labels(ys, device)
+        num_nodes = torch.tensor(rows, dtype=torch.long)
+        ptr = _pointer(num_nodes).to(device)
+        num_nodes = num_nodes.to(device)
+        total_nodes = x.shape[0]
+        batch = torch.repeat_interleave(torch.arange(len(rows), device=device), num_nodes,
+                                        output_size=total_nodes)
+        kinds = set(map(type, graphs))
+        if kinds == {Tensor} and _all_edge_lists(graphs):
+            graph = _grouped_by_target(graphs, rows, num_nodes, ptr, check=True)
+        else:
+            if kinds != {Graph}:
+                graphs = [g if type(g) is Graph else as_graph(g, n, name=f"items[{k}] graph")
+                          for k, (g, n) in enumerate(zip(graphs, rows, strict=True))]
+            counts = [g.num_nodes for g in graphs]
+            if counts != rows:
+                k = next(k for k, (a, b) in enumerate(zip(counts, rows, strict=True)) if a != b)
+                as_graph(graphs[k], rows[k], name=f"items[{k}] graph")  # raises, naming k
+            if all("csr" in g.__dict__ for g in graphs):
+                graph = _shifted_csrs(_cached_csrs(graphs), ptr, num_nodes, device)
+            else:
+                graph = _grouped_by_target([g.edge_index for g in graphs], rows, num_nodes,
+                                           ptr, check=False)
+        return cls(graph=graph, x=x, y=y, batch=batch, ptr=ptr, edge_ptr=graph.csr[0][ptr])
+
+    @classmethod
+    def from_arrays(cls, indices, *, x: Tensor, y: Tensor, ptr: Tensor, edge_ptr: Tensor,
+                    rowptr: Tensor, col: Tensor, csc=None) -> GraphBatch:
+        """Batch the graphs ``indices`` of a dataset that keeps all its G graphs in global
+        arrays (the layout of :class:`gnnkit.data.TUDataset`), with vectorised index
+        arithmetic and no Python step per graph.
+
+        Graph g owns the nodes ``ptr[g]:ptr[g+1]`` and the CSR positions
+        ``edge_ptr[g]:edge_ptr[g+1]`` of the dataset's global CSR (by target) over all its
+        nodes. The batch takes, for each chosen graph, its node rows of ``x`` and its rows of
+        the global CSR, shifted to the batch's node and edge offsets: the result equals
+        :meth:`from_list` on the items ``(graph g, x[ptr[g]:ptr[g+1]], y[g])``.
+
+        Args:
+            indices: B >= 1 graph indices (a 1-D integer tensor or a sequence of ints) in
+                ``-G..G-1`` (negative ones count from the end); repeats are allowed.
+            x: [N_all, F] node features of all graphs.
+            y: [G, ...] one label per graph.
+            ptr: [G + 1] long node boundaries of the graphs.
+            edge_ptr: [G + 1] long boundaries of the graphs' edges in CSR order
+                (``rowptr[ptr]``).
+            rowptr: [N_all + 1] long, col: [E_all] long: the global CSR by target; no edge
+                joins two graphs.
+            csc: optional ``(colptr [N_all + 1], row [E_all], csr_to_csc [E_all])``, the
+                global transpose (``Graph.csc`` of the global graph): when given, the batch's
+                graph gets its transpose the same way (no sort in a backward pass).
+
+        The global arrays are trusted to be consistent (the dataset checked them once); the
+        batch's CSR is still checked when its Graph is made (one vectorised pass).
+
+        Raises:
+            TypeError: indices not integers.
+            ValueError: empty indices, or one outside ``-G..G-1`` (its position is named).
+        """
+        num_graphs = ptr.numel() - 1
+        index = _check_indices(indices, num_graphs, ptr.device)
+        starts, ends = ptr[index], ptr[index + 1]
+        edge_starts, edge_ends = edge_ptr[index], edge_ptr[index + 1]
+        num_nodes, num_edges = ends - starts, edge_ends - edge_starts
+        new_ptr, new_edge_ptr = _pointer(num_nodes), _pointer(num_edges)
+        total_nodes, total_edges = int(new_ptr[-1]), int(new_edge_ptr[-1])
+        node_shift, edge_shift = starts - new_ptr[:-1], edge_starts - new_edge_ptr[:-1]
+        graph_ids = torch.arange(index.numel(), device=ptr.device)
+        batch = torch.repeat_interleave(graph_ids, num_nodes, output_size=total_nodes)
+        owner = torch.repeat_interleave(graph_ids, num_edges, output_size=total_edges)
+        nodes = torch.arange(total_nodes, device=ptr.device) + node_shift[batch]
+        edges = torch.arange(total_edges, device=ptr.device) + edge_shift[owner]
+        node_edge_shift, edge_node_shift = edge_shift[batch], node_shift[owner]
+
+        def rows_of(pointer: Tensor, ids: Tensor) -> tuple[Tensor, Tensor]:
+            local = torch.empty(total_nodes + 1, dtype=torch.long, device=ptr.device)
+            torch.sub(pointer[nodes], node_edge_shift, out=local[:-1])
+            local[-1] = total_edges
+            return local, ids[edges] - edge_node_shift
+
+        graph = Graph.from_csr(*rows_of(rowptr, col), total_nodes)
+        if csc is not None:
+            colptr, row, csr_to_csc = csc
+            graph._keep("csc", (*rows_of(colptr, row), csr_to_csc[edges] - edge_shift[owner]))
+        return cls(graph=graph, x=x.index_select(0, nodes.to(x.device)),
+                   y=y.index_select(0, index.to(y.device)), batch=batch, ptr=new_ptr,
+                   edge_ptr=new_edge_ptr)
 
     def unbatch(self) -> list[tuple[Graph, Tensor, Tensor]]:
         """The items back: ``[(graph_b, x_b, y_b), ...]``.
@@ -170,37 +230,177 @@ def _as_list(items) -> list:
     return list(items)
 
 
-def _check_item(k: int, item):
-    if not isinstance(item, (tuple, list)) or len(item) != 3:
+_PAIRS = (tuple, list)
+_INTEGER_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
+
+
+def _check_triple(k: int, item) -> None:
+    if not isinstance(item, _PAIRS) or len(item) != 3:
         raise TypeError(f"items[{k}] must be a (graph, x, y) triple, got "
                         f"{type(item).__name__}"
-                        f"{f' of length {len(item)}' if isinstance(item, (tuple, list)) else ''}.")
-    graph, x, y = item
+                        f"{f' of length {len(item)}' if isinstance(item, _PAIRS) else ''}.")
+
+
+def _check_x(k: int, x) -> None:
     if not isinstance(x, Tensor) or x.dim() != 2 or not x.is_floating_point():
         what = f"{x.dtype} tensor of shape {list(x.shape)}" if isinstance(x, Tensor) else (
             type(x).__name__)
         raise TypeError(f"items[{k}]: x must be a floating tensor [n, F] (one row per node), "
                         f"got {what}.")
+
+
+def _features(xs: tuple) -> Tensor:
+    """[N, F]: the items' x concatenated, after checking (on the set of their types, dims and
+    dtypes, per item only to name a bad one) that they are floating [n_b, F] tensors of one
+    width, dtype and device."""
+    dtypes = {x.dtype for x in xs} if set(map(type, xs)) == {Tensor} else None
+    if dtypes is None or set(map(Tensor.dim, xs)) != {2} or len(dtypes) != 1 or not (
+        xs[0].is_floating_point()
+    ):
+        for k, x in enumerate(xs):
+            _check_x(k, x)
+    try:
+        out = torch.cat(xs)
+    except RuntimeError:
+        out = None
+    if out is None or len(dtypes or ()) != 1:
+        first = xs[0]
+        for k, x in enumerate(xs):
+            if x.shape[1] != first.shape[1]:
+                raise ValueError(
+                    f"items[{k}]: x has {x.shape[1]} features per node but items[0] has "
+                    f"{first.shape[1]}; every graph of a batch needs the same feature width.")
+            if x.dtype != first.dtype or x.device != first.device:
+                raise ValueError(f"items[{k}]: x is {x.dtype} on {x.device} but items[0]'s is "
+                                 f"{first.dtype} on {first.device}; convert them alike.")
+        if out is None:
+            out = torch.cat(xs)  # fails with torch's own message: nothing named above
+    return out
+
+
+def _label(k: int, y, device) -> Tensor:
     if isinstance(y, Tensor):
-        y = y if y.device == x.device else y.to(x.device)
-    elif isinstance(y, (numbers.Number, np.number)) and not isinstance(y, (bool, np.bool_)):
-        y = torch.tensor(y, device=x.device)
-    else:
-        raise TypeError(f"items[{k}]: y must be a number or a tensor (the graph's label or "
-                        f"target), got {type(y).__name__}.")
-    return graph, x, y
+        return y if y.device == device else y.to(device)
+    if isinstance(y, (numbers.Number, np.number)) and not isinstance(y, (bool, np.bool_)):
+        return torch.tensor(y, device=device)
+    raise TypeError(f"items[{k}]: y must be a number or a tensor (the graph's label or "
+                    f"target), got {type(y).__name__}.")
 
 
-def _check_like_first(k: int, x: Tensor, y: Tensor, x0: Tensor, y0: Tensor) -> None:
-    if x.shape[1] != x0.shape[1]:
-        raise ValueError(f"items[{k}]: x has {x.shape[1]} features per node but items[0] has "
-                         f"{x0.shape[1]}; every graph of a batch needs the same feature width.")
-    if x.dtype != x0.dtype or x.device != x0.device:
-        raise ValueError(f"items[{k}]: x is {x.dtype} on {x.device} but items[0]'s is "
-                         f"{x0.dtype} on {x0.device}; convert them alike.")
-    if y.shape != y0.shape:
-        raise ValueError(f"items[{k}]: y has shape {list(y.shape)} but items[0]'s has "
-                         f"{list(y0.shape)}; every label of a batch needs one shape.")
+def _labels(ys: tuple, device) -> Tensor:
+    """[B, ...]: the labels stacked. Python ints and floats become one tensor in one call;
+    tensors are stacked after checking their shapes (as a set; per item only to name a bad
+    one); anything else is converted item by item."""
+    kinds = set(map(type, ys))
+    if kinds <= {int, float}:
+        return torch.tensor(ys, device=device)
+    if kinds != {Tensor}:
+        ys = [_label(k, y, device) for k, y in enumerate(ys)]
+    if len({y.shape for y in ys}) != 1:
+        first = ys[0]
+        k = next(k for k, y in enumerate(ys) if y.shape != first.shape)
+        raise ValueError(f"items[{k}]: y has shape {list(ys[k].shape)} but items[0]'s has "
+                         f"{list(first.shape)}; every label of a batch needs one shape.")
+    if {y.device for y in ys} != {device}:
+        ys = [y.to(device) for y in ys]
+    return torch.stack(ys)
+
+
+def _all_edge_lists(graphs: tuple) -> bool:
+    """Every graph an integer [2, E_b] tensor (what as_graph reads as an edge_index)."""
+    return set(map(Tensor.dim, graphs)) == {2} and set(
+        map(Tensor.size, graphs, itertools.repeat(0))) == {2} and {
+        g.dtype for g in graphs} <= set(_INTEGER_DTYPES)
+
+
+def _grouped_by_target(edge_lists: list, rows: list, num_nodes: Tensor, ptr: Tensor, *,
+                       check: bool) -> Graph:
+    """The block-diagonal Graph of the items' edge lists ([2, E_b], local ids), its CSR built
+    with one stable sort by (graph, target, source): the same order as each graph's own CSR.
+
+    With ``check``, every id is first checked against its own graph's node count in one
+    pass (the item of a bad id is then named by :func:`gnnkit.as_graph`'s message). The sort
+    key ``base_b + target * n_b + source`` (``base_b`` the sum of n_c^2 over earlier graphs)
+    is local to each graph's block, so it is small (int32 when it fits, which sorts fastest).
+    """
+    device = ptr.device
+    edges = torch.cat(edge_lists, dim=1).to(device=device, dtype=torch.long)
+    counts = torch.tensor(list(map(Tensor.size, edge_lists, itertools.repeat(1))),
+                          device=device)
+    total_nodes, total_edges = int(ptr[-1]), edges.shape[1]
+    owner = torch.repeat_interleave(torch.arange(len(edge_lists), device=device), counts,
+                                    output_size=total_edges)
+    size = num_nodes.index_select(0, owner)
+    source, target = edges[0], edges[1]
+    if check and total_edges:
+        bad = (torch.minimum(source, target) < 0) | (torch.maximum(source, target) >= size)
+        if bool(bad.any()):
+            k = int(owner[int(torch.nonzero(bad)[0])])
+            as_graph(edge_lists[k], rows[k], name=f"items[{k}] graph")  # raises, naming k
+    base = _pointer(num_nodes * num_nodes)
+    key = base.index_select(0, owner) + target * size + source
+    if int(base[-1]) < 2**31:
+        key = key.int()
+    order = torch.argsort(key, stable=True)  # keeps every graph's block where it is
+    shift = ptr[:-1].index_select(0, owner)
+    col = source.index_select(0, order) + shift
+    in_degree = torch.bincount(target + shift, minlength=total_nodes)
+    return Graph.from_csr(_pointer(in_degree), col, total_nodes)
+
+
+def _cached_csrs(graphs: list) -> list:
+    """Each graph's cached CSR, after the check that every read of a Graph's cache makes (no
+    tensor of the graph edited in place since it was stored), in one pass over the version
+    counters of all graphs; a graph that fails it is checked on its own, which raises."""
+    stamps = [g._stamps for g in graphs]
+    if not all(stamp is not None for s in stamps for stamp in s.values()) or not all(
+        t._version == v for s in stamps for stamp in s.values() for t, v in stamp
+    ):
+        for g in graphs:
+            g._check_unedited()
+    return [g.__dict__["csr"] for g in graphs]
+
+
+def _shifted_csrs(csrs: list, ptr: Tensor, num_nodes: Tensor, device) -> Graph:
+    """The block-diagonal Graph from each graph's CSR ``(rowptr_b, col_b, _)``: the rowptrs
+    (last entries dropped) shifted by the edge offsets, the cols by the node offsets."""
+    cols = [c[1] for c in csrs]
+    num_edges = torch.tensor(list(map(Tensor.numel, cols)), dtype=torch.long, device=device)
+    edge_ptr = _pointer(num_edges)
+    total_nodes, total_edges = int(ptr[-1]), int(edge_ptr[-1])
+    col = torch.cat(cols).to(device)
+    col += torch.repeat_interleave(ptr[:-1], num_edges, output_size=total_edges)
+    full = torch.cat([c[0] for c in csrs]).to(device)  # N + B entries: each graph's n_b + 1
+    rowptr = torch.empty(total_nodes + 1, dtype=torch.long, device=device)
+    lasts = ptr[1:] + torch.arange(len(csrs), device=device)  # each graph's last entry
+    keep = torch.ones(full.numel(), dtype=torch.bool, device=device)
+    keep[lasts] = False
+    torch.add(full[keep], torch.repeat_interleave(edge_ptr[:-1], num_nodes,
+                                                  output_size=total_nodes), out=rowptr[:-1])
+    rowptr[-1] = total_edges
+    return Graph.from_csr(rowptr, col, total_nodes)
+
+
+def _check_indices(indices, num_graphs: int, device) -> Tensor:
+    """[B] long indices in 0..G-1 from ``indices`` in -G..G-1."""
+    if not isinstance(indices, Tensor):
+        try:
+            indices = torch.as_tensor(indices)
+        except (TypeError, ValueError, RuntimeError):
+            raise TypeError(f"indices must be a 1-D integer tensor or a sequence of ints, got "
+                            f"{type(indices).__name__}.") from None
+    if indices.numel() == 0:
+        raise ValueError("indices is empty; a batch needs at least one graph.")
+    if indices.dtype not in _INTEGER_DTYPES or indices.dim() != 1:
+        raise TypeError(f"indices must be a 1-D integer tensor (graph ids), got "
+                        f"{indices.dtype} of shape {list(indices.shape)}.")
+    index = indices.to(device=device, dtype=torch.long)
+    bad = (index < -num_graphs) | (index >= num_graphs)
+    if bool(bad.any()):
+        k = int(torch.nonzero(bad)[0])
+        raise ValueError(f"indices[{k}] = {int(index[k])} is outside -{num_graphs}.."
+                         f"{num_graphs - 1}; the dataset has {num_graphs} graphs.")
+    return torch.where(index < 0, index + num_graphs, index)
 
 
 def _pointer(counts: Tensor) -> Tensor:

@@ -22,7 +22,10 @@ class GraphLoader:
 
     Args:
         items: a sequence (``len`` and integer indexing) of ``(graph, x, y)`` items, e.g. a
-            list or the dataset of :func:`gnnkit.data.read_tu`.
+            list or the dataset of :func:`gnnkit.data.read_tu`. When it has a ``batch``
+            method (``items.batch(indices [B] long) -> GraphBatch``, as
+            :class:`gnnkit.data.TUDataset` does) each batch is made by it in one vectorised
+            gather; otherwise by :meth:`GraphBatch.from_list` on the indexed items.
         batch_size: graphs per batch (>= 1).
         shuffle: shuffle every epoch.
         drop_last: see above.
@@ -65,5 +68,9 @@ class GraphLoader:
         return len(self.order)
 
     def __iter__(self) -> Iterator[GraphBatch]:
+        gather = getattr(self.items, "batch", None)
         for indices in torch.split(self.shard(), self.batch_size):
-            yield GraphBatch.from_list([self.items[k] for k in indices.tolist()])
+            if callable(gather):  # a dataset with global arrays: one vectorised gather
+                yield gather(indices)
+            else:
+                yield GraphBatch.from_list([self.items[k] for k in indices.tolist()])

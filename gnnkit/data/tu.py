@@ -16,7 +16,9 @@ scanned line by line, to name the line at fault.
 
 from __future__ import annotations
 
+import itertools
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +27,16 @@ from torch import Tensor
 
 from .._validate import check_int
 from ..graph import Graph, as_graph
+from .batch import GraphBatch
 
 
 class TUDataset:
     """Graphs read by :func:`read_tu`; ``dataset[g]`` is the item ``(graph, x, y)``.
+
+    ``dataset.batch(indices)`` batches any graphs at once from the global arrays below
+    (:meth:`GraphBatch.from_arrays`, no Python step per graph); :class:`GraphLoader` uses
+    it. Iterating gives the items in order; an index outside ``-G..G-1`` raises
+    ``IndexError``.
 
     Attributes:
         name: the dataset's name.
@@ -42,15 +50,24 @@ class TUDataset:
             positions ``edge_ptr[g]:edge_ptr[g+1]``, in the order of ``graphs[g].csr``), or
             None.
         edge_ptr: [G + 1] edge boundaries.
+        rowptr, col: [N + 1] and [E] long: the CSR by target of all graphs together (global
+            node ids; graph g's rows are ``ptr[g]:ptr[g+1]``); built from ``graphs`` when not
+            given.
     """
 
     def __init__(self, name: str, graphs: list[Graph], x: Tensor, y: Tensor,
                  label_values: Tensor, ptr: Tensor, edge_ptr: Tensor,
-                 edge_labels: Tensor | None):
+                 edge_labels: Tensor | None, rowptr: Tensor | None = None,
+                 col: Tensor | None = None):
         self.name, self.graphs, self.x, self.y = name, graphs, x, y
         self.label_values, self.ptr, self.edge_ptr = label_values, ptr, edge_ptr
         self.edge_labels = edge_labels
         self._bounds = ptr.tolist()
+        if rowptr is None or col is None:
+            rowptr, col = _global_csr(graphs, ptr, edge_ptr)
+        self.rowptr, self.col = rowptr, col
+        # The transpose of the global graph, sorted once: each batch's transpose is a gather.
+        self._csc = Graph._trusted_csr(rowptr, col, x.shape[0]).csc
 
     @property
     def num_classes(self) -> int:
@@ -66,13 +83,55 @@ class TUDataset:
         return len(self.graphs)
 
     def __getitem__(self, index: int) -> tuple[Graph, Tensor, Tensor]:
-        index = check_int(index, "index", low=-len(self), high=len(self) - 1) % len(self)
+        """Item ``index`` (negative: from the end).
+
+        Raises:
+            TypeError: index not an int.
+            IndexError: index outside ``-G..G-1`` (so ``for item in dataset`` stops).
+        """
+        index = check_int(index, "index")
+        count = len(self.graphs)
+        if not -count <= index < count:
+            raise IndexError(f"index {index} is out of range for a dataset of {count} graphs "
+                             f"(valid: -{count}..{count - 1}).")
+        index %= count
         start, end = self._bounds[index], self._bounds[index + 1]
         return self.graphs[index], self.x[start:end], self.y[index]
+
+    def __iter__(self) -> Iterator[tuple[Graph, Tensor, Tensor]]:
+        """The items ``(graph, x, y)`` in order (x and y are views of the global arrays)."""
+        counts = [b - a for a, b in itertools.pairwise(self._bounds)]
+        return zip(self.graphs, torch.split(self.x, counts), self.y, strict=True)
+
+    def batch(self, indices) -> GraphBatch:
+        """The :class:`GraphBatch` of the graphs ``indices`` (B ints in ``-G..G-1``, a 1-D
+        integer tensor or a sequence), gathered from the global arrays with vectorised index
+        arithmetic: equal to ``GraphBatch.from_list([self[g] for g in indices])``, its graph's
+        transpose included (no sort in the backward pass of a layer)."""
+        return GraphBatch.from_arrays(indices, x=self.x, y=self.y, ptr=self.ptr,
+                                      edge_ptr=self.edge_ptr, rowptr=self.rowptr, col=self.col,
+                                      csc=self._csc)
 
     def __repr__(self) -> str:
         return (f"TUDataset({self.name!r}, graphs={len(self)}, nodes={self.x.shape[0]}, "
                 f"node_features={self.num_node_features}, classes={self.num_classes})")
+
+
+def _global_csr(graphs: list[Graph], ptr: Tensor, edge_ptr: Tensor) -> tuple[Tensor, Tensor]:
+    """The CSR of all graphs together from each graph's CSR, shifted by its offsets."""
+    csrs = [g.csr for g in graphs]
+    num_nodes, num_edges = ptr[1:] - ptr[:-1], edge_ptr[1:] - edge_ptr[:-1]
+    total_nodes, total_edges = int(ptr[-1]), int(edge_ptr[-1])
+    rowptr = torch.empty(total_nodes + 1, dtype=torch.long)
+    rowptr[-1] = total_edges
+    if csrs:
+        rowptr[:-1] = torch.cat([c[0][:-1] for c in csrs]) + torch.repeat_interleave(
+            edge_ptr[:-1], num_nodes, output_size=total_nodes)
+        col = torch.cat([c[1] for c in csrs]) + torch.repeat_interleave(
+            ptr[:-1], num_edges, output_size=total_edges)
+    else:
+        col = torch.zeros(0, dtype=torch.long)
+    return rowptr, col
 
 
 def read_tu(folder, name: str, *, degree_features: int | None = None) -> TUDataset:
@@ -153,7 +212,8 @@ def read_tu(folder, name: str, *, degree_features: int | None = None) -> TUDatas
                            nodes[g + 1] - nodes[g])
         for g in range(num_graphs)
     ]
-    return TUDataset(name, graphs, x, y, label_values, ptr, edge_ptr, edge_labels)
+    return TUDataset(name, graphs, x, y, label_values, ptr, edge_ptr, edge_labels,
+                     rowptr=rowptr, col=col)
 
 
 def one_hot_degree(graph, max_degree: int, *, dtype: torch.dtype = torch.float32) -> Tensor:
