@@ -344,6 +344,11 @@ def test_check_layer_parameter_names(capsys, tmp_path):
     path = student_file(tmp_path, text)
     code, _, err = run(capsys, "check-layer", f"{path}:MeanGCN", "--kind", "mean-gcn")
     assert code == 2 and "no tensor 'W'" in err and err.count("\n") == 1
+    assert "--param W=attribute.path" in err and "params=" not in err
+    code, _, err = run(capsys, "check-layer", f"{path}:MeanGCN", "--kind", "mean-gcn",
+                       "--param", "X=weight")
+    assert code == 2 and "--param X=...: a mean-gcn layer has the parameters W, B" in err
+    assert "params" not in err
     code, out, _ = run(capsys, "check-layer", f"{path}:MeanGCN", "--kind", "mean-gcn",
                        "--param", "W=weight")
     assert code == 0, out
@@ -378,3 +383,14 @@ def test_check_layer_missing_file_and_bad_param(capsys, tmp_path):
     code, _, err = run(capsys, "check-layer", f"{path}:MeanGCN", "--kind", "mean-gcn",
                        "--param", "W")
     assert code == 2 and "ROLE=PATH" in err
+
+
+def test_one_indexed_flag_on_a_file_with_id_0_names_the_flag(capsys, tmp_path):
+    path = tmp_path / "g.txt"
+    path.write_text("0 1\n1 2\n")
+    code, _, err = run(capsys, "matrices", str(path), "--one-indexed")
+    assert code == 2 and "g.txt:1: node id 0" in err and "leave out --one-indexed" in err
+    assert "one_indexed=" not in err
+    path.write_text("1 2\nx 3\n")
+    code, _, err = run(capsys, "matrices", str(path), "--one-indexed")
+    assert code == 2 and "is not an integer" in err

@@ -31,6 +31,7 @@ from .layer_run import (
     TIME_LIMIT,
     Built,
     Outcome,
+    ParameterError,
     TimedOut,
     build,
     constructor_problem,
@@ -117,8 +118,10 @@ def _roles(kind: str, params) -> dict[str, str]:
     roles = {role: role for role in KINDS[kind]}
     for role, path in dict(params or {}).items():
         if role not in roles:
-            raise ValueError(f"params maps {role!r}, but a {kind} layer has the parameters "
-                             f"{', '.join(KINDS[kind])}.")
+            names = ", ".join(KINDS[kind])
+            raise ParameterError(
+                f"params maps {role!r}, but a {kind} layer has the parameters {names}.",
+                f"--param {role}=...: a {kind} layer has the parameters {names}.")
         if not isinstance(path, str) or not path:
             raise TypeError(f"params[{role!r}] must be an attribute path such as 'lin.weight', "
                             f"got {path!r}.")

@@ -37,6 +37,7 @@ __all__ = [
     "TIME_LIMIT",
     "Built",
     "Outcome",
+    "ParameterError",
     "TimedOut",
     "build",
     "constructor_problem",
@@ -53,6 +54,15 @@ _LIBRARY_DIRS = (os.path.dirname(torch.__file__), os.path.dirname(os.path.dirnam
 TIME_LIMIT = 10.0
 #: The student's exceptions that are reported rather than passed on.
 STUDENT_ERRORS = (Exception, SystemExit)
+
+
+class ParameterError(ValueError):
+    """A parameter of the formula that cannot be found or mapped. ``str()`` says the fix in
+    Python (``params={...}``), ``.cli`` the same on the command line (``--param ROLE=PATH``)."""
+
+    def __init__(self, message: str, cli: str):
+        super().__init__(message)
+        self.cli = cli
 
 
 class TimedOut(Exception):
@@ -210,7 +220,8 @@ def find_parameters(module: nn.Module, roles: dict[str, str], name: str) -> dict
     """Each role's tensor, read at its dotted attribute path (``"lin.weight"``).
 
     Raises:
-        ValueError: a path does not lead to a tensor; the message lists the parameters there are.
+        ParameterError: a path does not lead to a tensor; the message lists the parameters
+            there are.
     """
     found = {}
     for role, path in roles.items():
@@ -219,9 +230,10 @@ def find_parameters(module: nn.Module, roles: dict[str, str], name: str) -> dict
             value = getattr(value, part, None)
         if not isinstance(value, Tensor):
             there = ", ".join(f"{n} {list(p.shape)}" for n, p in module.named_parameters())
-            raise ValueError(  # noqa: TRY004 - a name that is not there, not a bad type
-                f"{name} has no tensor {path!r} for {role} (its parameters: {there or 'none'}); "
-                f"name it {role} or map it with params={{{role!r}: 'attribute.path'}}."
+            missing = f"{name} has no tensor {path!r} for {role} (its parameters: {there or 'none'})"
+            raise ParameterError(
+                f"{missing}; name it {role} or map it with params={{{role!r}: 'attribute.path'}}.",
+                f"{missing}; name it {role} or map it with --param {role}=attribute.path.",
             )
         found[role] = value
     return found

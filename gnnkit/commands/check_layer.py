@@ -29,7 +29,7 @@ from torch import nn
 
 from ..check import check_layer
 from ..check.layer import KINDS, TIME_LIMIT
-from ..check.layer_run import TimedOut, run_limited
+from ..check.layer_run import ParameterError, TimedOut, run_limited
 from . import UsageError
 
 NAME = "check-layer"
@@ -76,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
         layer = _load_class(module, path, class_name)
         try:
             report = check_layer(layer, args.kind, params=params, time_limit=args.time_limit)
+        except ParameterError as error:
+            raise UsageError(error.cli) from None
         except (TypeError, ValueError) as error:
             raise UsageError(str(error)) from None
     print(report)

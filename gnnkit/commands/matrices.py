@@ -213,6 +213,10 @@ def _load(args) -> tuple[Graph, str, int]:
     except (OSError, UnicodeDecodeError) as error:
         raise UsageError(f"cannot read graph file {args.graph!r}: {error}") from None
     except ValueError as error:
+        line = _line_with_id_0(args) if args.one_indexed else None
+        if line is not None:
+            raise UsageError(f"{args.graph}:{line}: node id 0, but --one-indexed says the ids "
+                             "start at 1; leave out --one-indexed (the ids start at 0).") from None
         raise UsageError(str(error)) from None
     if graph.num_nodes == 0:
         raise UsageError(f"graph file {args.graph!r} lists no nodes; write one 'u v' per line.")
@@ -224,6 +228,20 @@ def _load(args) -> tuple[Graph, str, int]:
             "the ids or use gnnkit.adjacency(..., sparse=True) in Python."
         )
     return graph, args.graph, 1 if args.one_indexed else 0
+
+
+def _line_with_id_0(args) -> int | None:
+    """The first line with node id 0 when the file reads without ``--one-indexed`` (then that
+    id is what the one-indexed reading refused), else None."""
+    try:
+        load_graph(args.graph, directed=args.directed)
+        with open(args.graph, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if 0 in (int(token) for token in line.split("#", 1)[0].split()[:2]):
+                    return number
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return None
 
 
 def _load_answers(path: str) -> dict:
