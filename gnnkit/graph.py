@@ -111,9 +111,7 @@ class Graph(GraphConversions):
             num_nodes = _count(edge_index)
         num_nodes = check_int(num_nodes, "num_nodes", low=0)
         check_node_ids(edge_index, num_nodes)
-        with torch.inference_mode(False):  # a normal tensor, usable by autograd later
-            edge_index = edge_index.clone(memory_format=torch.contiguous_format)
-        self._init(num_nodes, edge_index=edge_index)
+        self._init(num_nodes, edge_index=_own(edge_index))
 
     @classmethod
     def _trusted(cls, edge_index: Tensor, num_nodes: int) -> Graph:
@@ -269,9 +267,16 @@ class Graph(GraphConversions):
         for a Graph made from an edge_index; in the given order for one made by :meth:`from_csr`);
         ``perm[k]`` is the position in ``edge_index`` of the k-th edge in this order (None
         for a Graph made by :meth:`from_csr`, whose edges are numbered in CSR order).
+
+        An ``edge_index`` already sorted by (target, source) costs one O(E) check and the
+        pointer from the in-degrees; any other order one stable sort.
         """
-        perm = _argsort_pairs(self.target, self.source, self.num_nodes)
         rowptr = _pointer(self.in_degree)
+        perm = _order(self.target, self.source, self.num_nodes)
+        if perm is None:  # already grouped by target (as PyG's datasets are): no sort, no copy
+            self._keep("csr_target", self.target.contiguous())
+            source = self.source.contiguous()
+            return rowptr, source, torch.arange(source.numel(), device=source.device)
         return rowptr, self.source[perm], perm
 
     @cached_tensor
@@ -289,11 +294,23 @@ class Graph(GraphConversions):
 
         The targets reached from node j are ``row[colptr[j]:colptr[j+1]]``; ``csr_to_csc[k]``
         is the CSR position of the k-th edge in this order, so values stored in CSR order ``v``
-        become ``v[csr_to_csc]`` in this order.
+        become ``v[csr_to_csc]`` in this order. No sort when ``edge_index`` is sorted by
+        (source, target) or the CSR order already is the transpose's; else one stable sort.
         """
-        _, col, _ = self.csr
-        csr_to_csc = _argsort_pairs(col, self.csr_target, self.num_nodes)
-        return _pointer(self.out_degree), self.csr_target[csr_to_csc], csr_to_csc
+        _, col, perm = self.csr
+        target, num_nodes = self.csr_target, self.num_nodes
+        csr_to_csc = None
+        if perm is not None and _order(self.source, self.target, num_nodes) is None:
+            # edge_index is sorted by (source, target): its own order is the transpose's, so
+            # the k-th edge there is the k-th here, and its CSR position inverts perm (ties,
+            # i.e. parallel edges, stay in edge_index order in both: the stable sort's result)
+            csr_to_csc = torch.empty_like(perm).scatter_(
+                0, perm, torch.arange(perm.numel(), device=perm.device))
+        else:
+            csr_to_csc = _order(col, target, num_nodes)
+            if csr_to_csc is None:
+                csr_to_csc = torch.arange(col.numel(), device=col.device)
+        return _pointer(self.out_degree), target[csr_to_csc], csr_to_csc
 
     @cached_tensor
     def nodes_by_in_degree(self) -> tuple[tuple[int, Tensor], ...]:
@@ -332,9 +349,12 @@ class Graph(GraphConversions):
 
     @cached_tensor
     def _with_self_loops(self) -> Graph:
+        keep = self.source != self.target
+        # no self-loop to remove (the usual case): no masked copy. The loops go last, so an
+        # edge_index sorted by target stays nearly sorted and its CSR sort is short.
+        edges = self.edge_index if bool(keep.all()) else self.edge_index[:, keep]
         loops = torch.arange(self.num_nodes, device=self.device).repeat(2, 1)
-        edges = torch.cat([self.remove_self_loops().edge_index, loops], dim=1)
-        return Graph._trusted(edges, self.num_nodes)
+        return Graph._trusted(torch.cat([edges, loops], dim=1), self.num_nodes)
 
     def coalesce(self) -> Graph:
         """The graph with duplicate edges merged, edges sorted by (target, source)."""
@@ -396,9 +416,11 @@ def as_graph(graph_like, num_nodes: int | None = None, *, name: str = "graph") -
             graph = Graph.from_matrix(graph_like, name)
         else:
             edge_index = as_edge_index(graph_like, name)
-            if num_nodes is not None:
+            if num_nodes is None:
+                graph = Graph(edge_index)
+            else:  # checked here, under the caller's name, once
                 check_node_ids(edge_index, num_nodes, name)
-            graph = Graph(edge_index, num_nodes)
+                graph = Graph._trusted(_own(edge_index), num_nodes)
     else:
         raise TypeError(
             f"{name} must be an edge_index tensor [2, E], a gnnkit.Graph, a torch sparse or "
@@ -421,6 +443,31 @@ def _describe(value) -> str:
 
 def _count(edge_index: Tensor) -> int:
     return int(edge_index.max()) + 1 if edge_index.numel() else 0
+
+
+def _own(edge_index: Tensor) -> Tensor:
+    """A contiguous copy that the Graph owns (a normal tensor even under inference mode, so
+    autograd may save it later)."""
+    with torch.inference_mode(False):
+        return edge_index.clone(memory_format=torch.contiguous_format)
+
+
+def _order(major: Tensor, minor: Tensor, num_nodes: int) -> Tensor | None:
+    """None when the edges are already in (major, minor) order (one O(E) comparison of
+    neighbouring keys), else their stable order (:func:`_argsort_pairs`). Code traced by
+    ``torch.compile`` always sorts (the check would be a data-dependent branch)."""
+    if major.numel() < 2:
+        return None
+    if not torch.compiler.is_compiling():
+        if num_nodes <= _PAIR_KEY_MAX_NODES:
+            key = major * max(num_nodes, 1) + minor
+            if bool((key[1:] >= key[:-1]).all()):
+                return None
+            return torch.argsort(key, stable=True)
+        step = major[1:] - major[:-1]
+        if bool((step > 0).logical_or_((step == 0) & (minor[1:] >= minor[:-1])).all()):
+            return None
+    return _argsort_pairs(major, minor, num_nodes)
 
 
 def _argsort_pairs(major: Tensor, minor: Tensor, num_nodes: int) -> Tensor:
