@@ -404,3 +404,23 @@ def test_tu_dataset_iterates_and_raises_index_error(tmp_path):
     with pytest.raises(TypeError, match="index must be an int"):
         data[0.5]
     assert [int(y) for _, _, y in (data[k] for k in range(len(data)))] == [0, 1]
+
+
+def test_gin_fast_sum_gradients_and_matches_general_path():
+    from gnnkit.nn.gin import neighbour_sum
+
+    edge_index = torch.tensor([[0, 1, 2, 2, 3, 3], [1, 2, 0, 1, 1, 1]])
+    graph = Graph(edge_index, 5)  # node 4 isolated; a parallel edge 3 -> 1
+    x = torch.randn(5, 3, requires_grad=True)
+    dense = graph.to_dense(torch.float32)
+    torch.testing.assert_close(neighbour_sum(graph, x), dense @ x)
+    grad = torch.randn(5, 3)
+    (g1,) = torch.autograd.grad(neighbour_sum(graph, x), x, grad, create_graph=True)
+    torch.testing.assert_close(g1, dense.t() @ grad)
+    conv = GINConv(torch.nn.Linear(3, 2), eps=0.25, train_eps=True)
+    fast = conv(x, graph)
+    general = conv.nn(conv.propagate(graph, x=x) + (1 + conv.eps) * x)
+    torch.testing.assert_close(fast, general, rtol=0, atol=0)
+    x64 = torch.randn(5, 3, dtype=torch.float64, requires_grad=True)
+    conv64 = GINConv(torch.nn.Linear(3, 2).double(), eps=0.25)
+    assert torch.autograd.gradcheck(lambda v: conv64(v, graph), (x64,))

@@ -4,10 +4,14 @@ ICLR 2019)."""
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._inputs import check_features
+from ..graph import Graph
+from ._inputs import check_features, graph_for
 from .message_passing import MessagePassing
+
+_GATHER_SUM_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
 
 class GINConv(MessagePassing):
@@ -58,8 +62,51 @@ class GINConv(MessagePassing):
         """``nn((1 + eps) x + A x)``: x [N, F_in], graph with N nodes -> [N, F_out]."""
         check_features(x, self.in_features,
                        dtype=next((p.dtype for p in self.nn.parameters()), None))
-        neighbours = self.propagate(graph, x=x)
+        if self._plain_sum() and x.device.type == "cpu" and x.dtype in _GATHER_SUM_DTYPES and (
+            not torch.compiler.is_compiling()
+        ):
+            graph = graph_for(graph, x)
+            neighbours = neighbour_sum(graph, x)
+        else:
+            neighbours = self.propagate(graph, x=x)
         return self.nn(neighbours + (1 + self.eps) * x)
+
+    def _plain_sum(self) -> bool:
+        """message, aggregate and update are the base class's (the unweighted sum)."""
+        cls = type(self)
+        return (cls.message is MessagePassing.message and cls.update is MessagePassing.update
+                and cls.aggregate is MessagePassing.aggregate
+                and getattr(self.aggr_module, "name", None) == "sum")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(nn={self.nn})"
+
+
+def neighbour_sum(graph: Graph, x: Tensor) -> Tensor:
+    """``A x``: row i is the sum of x over i's in-neighbours, [N, F] (0 without any), for a
+    CPU float32/float16/bfloat16 x [N, F].
+
+    The unweighted case of :func:`gnnkit.ops.spmm`: one ``embedding_bag`` sum over the CSR
+    with no per-edge weight to multiply or permute; the backward is the same sum over the
+    cached transpose (``graph.reverse``), itself differentiable.
+    """
+    if graph.num_edges == 0 or x.numel() == 0:
+        return x * 0
+    if torch.is_grad_enabled() and x.requires_grad:
+        graph.reverse  # noqa: B018 - computed and cached outside the backward
+    return _NeighbourSum.apply(x.contiguous(), graph)
+
+
+class _NeighbourSum(torch.autograd.Function):
+    """out = A x on the CSR; backward grad_x = A^T grad_out on the transpose (no atomics)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, graph: Graph) -> Tensor:
+        ctx.graph = graph
+        rowptr, col, _ = graph.csr
+        return F.embedding_bag(col, x, rowptr, mode="sum", include_last_offset=True)
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):
+        return neighbour_sum(ctx.graph.reverse, grad_out.contiguous()), None
+
