@@ -499,7 +499,7 @@ def test_a_constructor_that_does_not_take_in_and_out_is_refused_with_a_hint():
 
 
 def test_bad_arguments_raise():
-    with pytest.raises(ValueError, match="kind must be one of 'mean-gcn', 'gat'"):
+    with pytest.raises(ValueError, match="kind must be one of 'mean-gcn', 'median-gcn', 'gat'"):
         gnnkit.check_layer(MeanGCN, "gcn")
     with pytest.raises(TypeError, match="nn.Module"):
         gnnkit.check_layer(lambda x, e: x, "mean-gcn")

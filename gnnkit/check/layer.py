@@ -46,7 +46,7 @@ from .report import CheckReport
 __all__ = ["KINDS", "TIME_LIMIT", "check_layer"]
 
 #: kind -> the parameter names of the course template.
-KINDS = {"mean-gcn": ("W", "B"), "gat": ("W", "a")}
+KINDS = {"mean-gcn": ("W", "B"), "median-gcn": ("W", "B"), "gat": ("W", "a")}
 #: (relative, absolute) tolerance of a comparison, by the least precise dtype the layer used.
 TOLERANCE = {
     torch.float64: (1e-7, 1e-9),
@@ -59,6 +59,8 @@ _NO_INCOMING = {
     "mean-gcn": "the mean over no neighbours divides by 0; a node without incoming edges must "
                 "aggregate to 0 (divide by the degree only where it is > 0), so its output is "
                 "H B^T",
+    "median-gcn": "the median over no neighbours is undefined; a node without incoming edges "
+                  "must aggregate to 0, so its output is B h_i",
     "gat": "the softmax over no edges divides by 0; add one self-loop per node first, so every "
            "node attends at least to itself",
 }
@@ -66,7 +68,8 @@ _NO_INCOMING = {
 
 def check_layer(layer, kind: str, *, params: Mapping[str, str] | None = None,
                 time_limit: float | None = TIME_LIMIT) -> CheckReport:
-    """Check a mean-GCN or GAT layer against the course's formulas and name its mistakes.
+    """Check a mean-GCN, median-GCN or GAT layer against the course's formulas and name its
+    mistakes.
 
     Args:
         layer: an ``nn.Module`` class, built as ``layer(in_features, out_features)`` at the
@@ -76,7 +79,11 @@ def check_layer(layer, kind: str, *, params: Mapping[str, str] | None = None,
             target i of an edge j -> i; an edge given twice counts twice) and returns [N, out]
             or a tuple whose first item is it.
         kind: ``"mean-gcn"``: ``H' = D^-1 A H W^T + H B^T`` (D the in-degree; a node without
-            incoming edges aggregates to 0), parameters ``W``, ``B`` [out, in]. ``"gat"``: one
+            incoming edges aggregates to 0), parameters ``W``, ``B`` [out, in].
+            ``"median-gcn"``: ``h'_i = W median_{j -> i} h_j + B h_i`` per feature (the lower
+            middle for an even count, 0 without incoming edges), ``W``, ``B`` [out, in];
+            ``median_j (W h_j) + B h_i`` is accepted too and the report says which form it is.
+            ``"gat"``: one
             head with a self-loop per node, ``e_ij = LeakyReLU_0.2(a^T [W h_i || W h_j])``,
             ``alpha_ij`` the softmax over the incoming edges of i, ``h'_i = sum_j alpha_ij W
             h_j``, parameters ``W`` [out, in] and ``a`` [2 * out].
@@ -160,6 +167,7 @@ class _Check:
         self.random = False  # two calls in a row differ: comparisons between calls mean nothing
         self.no_float64 = ""  # why the layer ran in float32, if it did
         self.used_extras: list[str] = []  # parameters not in the formula that the output uses
+        self.matched = None  # the variant of the reference that gave the output, if any
 
     def run(self) -> CheckReport:
         builds = self._builds()
@@ -513,6 +521,7 @@ class _Check:
         fix = (" Remove it (nn.Linear(in, out, bias=False) has none)." if bias
                else " Remove it, or use only W and the other parameters of the formula.")
         formula = {"mean-gcn": "H' = D^-1 A H W^T + H B^T",
+                   "median-gcn": "h'_i = W median_j h_j + B h_i",
                    "gat": "h'_i = sum_j alpha_ij W h_j"}[self.kind]
         return (f"{name} {list(value.shape)} is {what} that is not in the {self.kind} formula "
                 f"{formula}, and the output depends on it.{zero}{fix}")
@@ -552,6 +561,9 @@ class _Check:
                               "variant with the usual mistakes explains the output either.")
             return
         mistakes = variant.mistakes()
+        self.matched = variant
+        if hasattr(variant, "form") and not mistakes:
+            self.notes.append(variant.form())
         self.problems += mistakes
         self.output_right = not mistakes and not zeroed
         verdict = "passed" if not mistakes else "FAILED"
@@ -609,7 +621,7 @@ class _Check:
                 f"(in-degree {int(run.case.in_degree[node])}) of {run.case.describe()}: yours "
                 f"{_vector(run.out[node])}, the reference {_vector(want[node])} (by up to "
                 f"{gap:.3g}); nodes that differ in that run: {', '.join(map(str, others))}.")
-        if differing_kinds == {True} and self.kind == "mean-gcn":
+        if differing_kinds == {True} and self.kind in ("mean-gcn", "median-gcn"):
             text += (" Only nodes without incoming edges differ: such a node aggregates to 0, so "
                      "its output is H B^T.")
         return text
@@ -682,7 +694,7 @@ class _Check:
     def _reference_gradients(self, case: Case) -> dict[str, Tensor]:
         x = case.x.clone().requires_grad_(True)
         params = {role: value.clone().requires_grad_(True) for role, value in case.params.items()}
-        out = variants(self.kind)[0](x, case.edge_index, params)
+        out = (self.matched or variants(self.kind)[0])(x, case.edge_index, params)
         weight = torch.randn(out.shape, generator=torch.Generator().manual_seed(7),
                              dtype=torch.float64)
         (out * weight).sum().backward()

@@ -63,8 +63,9 @@ class Case:
 
 
 def parameter_shapes(kind: str, in_features: int, out_features: int) -> dict[str, tuple]:
-    """The template's parameter shapes: W, B [out, in] (mean-gcn); W [out, in], a [2 * out]."""
-    if kind == "mean-gcn":
+    """The template's parameter shapes: W, B [out, in] (mean-gcn, median-gcn); W [out, in],
+    a [2 * out] (gat)."""
+    if kind in ("mean-gcn", "median-gcn"):
         return {"W": (out_features, in_features), "B": (out_features, in_features)}
     return {"W": (out_features, in_features), "a": (2 * out_features,)}
 

@@ -1,4 +1,5 @@
-"""The reference mean-GCN and GAT layers of the course, and their usual wrong variants.
+"""The reference mean-GCN, median-GCN and GAT layers of the course, and their usual wrong
+variants.
 
 Both are written here with dense float64 matrices, independently of ``gnnkit.nn``: they are
 the oracle ``check_layer`` compares a student's layer with. ``edge_index[0]`` is the source j,
@@ -6,6 +7,9 @@ the oracle ``check_layer`` compares a student's layer with. ``edge_index[0]`` is
 
 - mean-GCN: ``H' = D^-1 A H W^T + H B^T`` with D the in-degree; a node without incoming edges
   aggregates to 0, so its output is ``H B^T``. W and B are [out, in].
+- median-GCN: ``h'_i = W median_{j -> i} h_j + B h_i``, per feature, the lower middle for an
+  even count, 0 for a node without incoming edges (as ``gnnkit.nn.MedianGCNConv``); the form
+  ``median_j (W h_j) + B h_i`` is accepted too (:class:`MedianGCNVariant`).
 - Each column of edge_index is one edge: ``A[i, j]`` is the number of edges j -> i, so an edge
   given twice counts twice (in the mean-GCN's sum and degree, in the GAT's softmax).
 - GAT (one head): add one self-loop per node; for each edge j -> i
@@ -27,7 +31,7 @@ from dataclasses import dataclass, fields
 import torch
 from torch import Tensor
 
-__all__ = ["GATVariant", "MeanGCNVariant", "variants"]
+__all__ = ["GATVariant", "MeanGCNVariant", "MedianGCNVariant", "variants"]
 
 GAT_SLOPE = 0.2
 _MERGED = ("It counts a repeated edge only once: each column of edge_index is one edge, so an "
@@ -211,7 +215,82 @@ class GATVariant:
         return said
 
 
-def variants(kind: str) -> list[MeanGCNVariant] | list[GATVariant]:
+@dataclass(frozen=True)
+class MedianGCNVariant:
+    """``h'_i = W median_{j -> i} h_j + B h_i`` (per feature, the lower middle for an even
+    count, 0 without incoming edges; an edge given twice counts twice) with the listed mistakes.
+
+    Args:
+        inside: ``median_j (W h_j) + B h_i``, W applied before the median: another layer (the
+            median does not commute with W), but a legitimate one, so not a mistake.
+        aggregation: ``"median"`` (right) or ``"mean"``.
+        with_self: the node's own row h_i is inside the median.
+        sort_key: ``"per feature"`` (right), or whole rows sorted by ``"first feature"``,
+            ``"sum"`` or ``"norm"`` and the middle row taken.
+        upper: the upper middle for an even count.
+    """
+
+    inside: bool = False
+    aggregation: str = "median"
+    with_self: bool = False
+    sort_key: str = "per feature"
+    upper: bool = False
+
+    def __call__(self, x: Tensor, edge_index: Tensor, params: dict[str, Tensor]) -> Tensor:
+        W, B = params["W"], params["B"]
+        values = x @ W.t() if self.inside else x
+        rows = []
+        for i in range(x.size(0)):
+            chosen = values[edge_index[0][edge_index[1] == i]]
+            if self.with_self:
+                chosen = torch.cat([chosen, values[i:i + 1]])
+            rows.append(self._aggregate(chosen, values.size(1), values.dtype))
+        aggregated = torch.stack(rows)
+        out = aggregated if self.inside else aggregated @ W.t()
+        return out + x @ B.t()
+
+    def _aggregate(self, chosen: Tensor, width: int, dtype) -> Tensor:
+        count = chosen.size(0)
+        if count == 0:
+            return torch.zeros(width, dtype=dtype)
+        if self.aggregation == "mean":
+            return chosen.mean(dim=0)
+        middle = count // 2 if self.upper else (count - 1) // 2
+        if self.sort_key == "per feature":
+            return chosen.sort(dim=0).values[middle]
+        key = {"first feature": chosen[:, 0], "sum": chosen.sum(dim=1),
+               "norm": chosen.norm(dim=1)}[self.sort_key]
+        return chosen[key.argsort(stable=True)[middle]]
+
+    def form(self) -> str:
+        """Which of the two right forms this is."""
+        if self.inside:
+            return ("the form: median_{j -> i} (W h_j) + B h_i (W applied before the median; "
+                    "the median does not commute with W, so this is another layer than "
+                    "W median_j h_j + B h_i, and both are accepted).")
+        return "the form: W median_{j -> i} h_j + B h_i (the median of the inputs, then W)."
+
+    def mistakes(self) -> list[str]:
+        said = []
+        if self.aggregation == "mean":
+            said.append("It averages the neighbours (a mean) instead of taking their median, "
+                        "feature by feature.")
+        if self.with_self:
+            said.append("The node's own row h_i is inside the median: the median runs over the "
+                        "in-neighbours j only; h_i enters through the term B h_i.")
+        if self.sort_key != "per feature":
+            said.append(f"It sorts whole neighbour vectors by one key ({self.sort_key}) and takes "
+                        "the middle one: the median is taken per feature, each column sorted "
+                        "on its own (torch.median(..., dim=0)), so the result can mix "
+                        "neighbours.")
+        if self.upper:
+            said.append("For an even number of neighbours it takes the upper middle value; the "
+                        "median here is the lower one (index (k - 1) // 2 of k sorted values, as "
+                        "torch.median).")
+        return said
+
+
+def variants(kind: str) -> list[MeanGCNVariant] | list[GATVariant] | list[MedianGCNVariant]:
     """Every variant of the reference of ``kind``, the right one first, then by the number of
     mistakes (so the first match is the simplest explanation)."""
     if kind == "mean-gcn":
@@ -224,6 +303,15 @@ def variants(kind: str) -> list[MeanGCNVariant] | list[GATVariant]:
             )
             if not (values[4] and not values[3])  # a swap needs both terms
             and not (values[0] and values[1] not in ("in-degree of i", "none"))
+        ]
+    elif kind == "median-gcn":
+        found = [
+            MedianGCNVariant(*values)
+            for values in itertools.product(
+                (False, True), ("median", "mean"), (False, True),
+                ("per feature", "first feature", "sum", "norm"), (False, True),
+            )
+            if not (values[1] == "mean" and (values[3] != "per feature" or values[4]))
         ]
     else:
         found = [
@@ -238,8 +326,10 @@ def variants(kind: str) -> list[MeanGCNVariant] | list[GATVariant]:
 
 
 def _mistake_count(variant) -> int:
+    """How many mistakes a variant has (the other right form of a median is none)."""
     default = type(variant)()
-    return sum(getattr(variant, f.name) != getattr(default, f.name) for f in fields(variant))
+    return sum(getattr(variant, f.name) != getattr(default, f.name) for f in fields(variant)
+               if f.name != "inside")
 
 
 def _dense(edge_index: Tensor, num_nodes: int, *, self_loops: bool, x: Tensor,

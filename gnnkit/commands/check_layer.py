@@ -1,6 +1,6 @@
 """``gnnkit check-layer``: is the layer in my file right? (see :func:`gnnkit.check_layer`)
 
-    gnnkit check-layer FILE.py:ClassName --kind {mean-gcn,gat} [--param ROLE=PATH ...]
+    gnnkit check-layer FILE.py:ClassName --kind {mean-gcn,median-gcn,gat} [--param ROLE=PATH ...]
 
 Imports FILE.py (its folder first on the import path, so its own imports work), takes the class
 and prints the report. Exit status: 0 the layer is right, 1 it is wrong, 2 unusable input: no
@@ -49,7 +49,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("target", metavar="FILE.py:ClassName",
                         help="the Python file and the layer class in it")
     parser.add_argument("--kind", required=True, choices=tuple(KINDS),
-                        help="mean-gcn: H' = D^-1 A H W^T + H B^T; gat: one-head attention")
+                        help="mean-gcn: H' = D^-1 A H W^T + H B^T; median-gcn: h'_i = W median_j h_j "
+                        "+ B h_i; gat: one-head attention")
     parser.add_argument(
         "--param", action="append", default=[], metavar="ROLE=PATH",
         help="where a parameter is when it is not named W, B or a, e.g. --param W=lin.weight",
