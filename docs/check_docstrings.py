@@ -35,6 +35,7 @@ PUBLIC_MODULES = [
     "gnnkit.distributed",
     "gnnkit.models",
     "gnnkit.convert",
+    "gnnkit.laplacian_step",
 ]
 
 

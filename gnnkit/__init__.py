@@ -16,13 +16,12 @@ from .check import (
 )
 from .graph import Graph, as_graph
 from .io import homework_graph, load_graph
+from .laplacian_step import LaplacianStep, laplacian_step
 from .matrices import (
-    LaplacianStep,
     adjacency,
     degree_matrix,
     inverse_degree_matrix,
     laplacian,
-    laplacian_step,
     matrix_power,
     walks,
 )

@@ -18,7 +18,7 @@ from ..matrices import degree_matrix, exact_matrix_power, laplacian
 from .entries import MalformedAnswerError, agrees, is_whole, read_matrix, reference_slack
 from .matrices import check_adjacency, check_laplacian, check_matrix
 from .report import CheckReport
-from .step import _column, check_laplacian_step
+from .step import as_column, check_laplacian_step
 
 __all__ = ["ANSWER_KEYS", "AnswersReport", "check_answers", "looks_one_indexed"]
 
@@ -183,7 +183,7 @@ def _one_indexed_shape(key: str, answer, A) -> CheckReport | None:
     known = key in ("A", "D", "L", "LX") or (isinstance(key, str) and _POWER_KEY.match(key))
     if not known or not looks_one_indexed(A):
         return None
-    rows = read_matrix(_column(answer) if key == "LX" else answer, key)
+    rows = read_matrix(as_column(answer) if key == "LX" else answer, key)
     cols = len(rows[0]) if rows else 0
     if len(rows) != size - 1 or (key != "LX" and cols != size - 1):
         return None

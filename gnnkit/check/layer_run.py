@@ -302,3 +302,17 @@ def student_error(error: BaseException) -> str:
         where = (f" ({os.path.basename(frame.filename)}, line {frame.lineno}, in {frame.name}: "
                  f"{(frame.line or '').strip()})")
     return f"{type(error).__name__}: {message}{where}"
+
+
+#: (relative, absolute) tolerance of a comparison, by the least precise dtype the layer used.
+TOLERANCE = {
+    torch.float64: (1e-7, 1e-9),
+    torch.float32: (1e-4, 1e-5),
+    torch.float16: (1e-2, 1e-3),
+    torch.bfloat16: (5e-2, 1e-2),
+}
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    """``"float32"`` for ``torch.float32``."""
+    return str(dtype).removeprefix("torch.")

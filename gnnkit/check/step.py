@@ -1,6 +1,6 @@
 """Check a hand-computed Laplacian step ``L X`` and explain what is wrong.
 
-The right value is :func:`gnnkit.matrices.laplacian_step`'s: ``(L X)_i = sum_{j in N(i)}
+The right value is :func:`gnnkit.laplacian_step`'s: ``(L X)_i = sum_{j in N(i)}
 (x_i - x_j)`` for ``L = D - A``, compared exactly when A and X are whole numbers, and to the
 decimals written otherwise (as the matrix checker does). A whole answer computed the wrong way
 (another Laplacian than the one asked for, ``A X``, ``D X``, or the sign flipped, ``(A - D)
@@ -12,7 +12,8 @@ from __future__ import annotations
 import torch
 
 from .._validate import as_matrix
-from ..matrices import _as_features, _step_kind, degree_matrix, laplacian_step
+from ..laplacian_step import as_features, laplacian_step, step_kind
+from ..matrices import degree_matrix
 from .entries import Rows, agrees, decimals_used, fmt, is_whole, read_matrix, reference_slack
 from .report import CheckReport
 
@@ -46,11 +47,11 @@ def check_laplacian_step(answer, adjacency, X, kind: str | None = "plain", *, na
         MalformedAnswerError: ``answer`` is not a vector or matrix of numbers.
         ValueError: a bad ``kind``, or X without one value per node of ``adjacency``.
     """
-    kind = _step_kind(kind)
+    kind = step_kind(kind)
     A = as_matrix(adjacency, "adjacency")
     step = laplacian_step(A, X, kind, one_indexed=one_indexed)
     want = _rows(step.values)
-    got = read_matrix(_column(answer), name, one_indexed=one_indexed)
+    got = read_matrix(as_column(answer), name, one_indexed=one_indexed)
     base = 1 if one_indexed else 0
     vector = step.values.dim() == 1
     exact = is_whole(want)
@@ -80,7 +81,7 @@ def check_laplacian_step(answer, adjacency, X, kind: str | None = "plain", *, na
     return _report(name, problems, base, got, exact)
 
 
-def _column(answer):
+def as_column(answer):
     """A flat list of numbers as one column (a vector answer); anything else unchanged."""
     if isinstance(answer, torch.Tensor) and answer.dim() == 1:
         return answer.reshape(-1, 1)
@@ -108,7 +109,7 @@ def _shape_problem(got: Rows, want: Rows, name: str, vector: bool) -> str | None
 
 def _whole_mistakes(A, X, kind: str, step) -> list[tuple[Rows, str]]:
     """(values, words) for each whole-answer mistake, computed on the same A and X."""
-    features, _ = _as_features(X, A.size(0))
+    features, _ = as_features(X, A.size(0))
     exact = step.values.dtype == torch.long
     A_, F = (A, features) if exact else (A.double(), features.double())
     right_words, _ = _KIND_WORDS[kind]

@@ -6,7 +6,7 @@
 GRAPH is an edge-list file (``u v`` per line, ``#`` comments); without it the built-in homework
 graph 1 (or ``--homework 2``) is used. ``--check`` reads a JSON object of answers keyed ``"A"``,
 ``"A^n"`` (any n), ``"D"`` and ``"L"``, each a list of rows, and ``"LX"`` with ``--apply``.
-``--apply X`` prints ``L X`` (see :func:`gnnkit.matrices.laplacian_step`) for features X given
+``--apply X`` prints ``L X`` (see :func:`gnnkit.laplacian_step`) for features X given
 as a JSON file (a list of values or of rows, one per node) or inline: ``"1,0,2,0,1"`` (one value
 per node) or ``"1,0; 0,1; ..."`` (one row per node). Exit status: 0 all answers right
 (or nothing to check), 1 some answer wrong, 2 unusable input (message on stderr), including an
@@ -29,7 +29,8 @@ from ..check import check_answers
 from ..check.answers import looks_one_indexed
 from ..graph import Graph
 from ..io import HOMEWORK_GRAPHS, homework_graph, load_graph
-from ..matrices import adjacency, degree_matrix, exact_matrix_power, laplacian, laplacian_step
+from ..laplacian_step import laplacian_step
+from ..matrices import adjacency, degree_matrix, exact_matrix_power, laplacian
 from . import UsageError
 
 NAME = "matrices"
