@@ -279,6 +279,7 @@ class ModelSpec:
         epochs: default maximum number of epochs.
         patience: default early-stopping patience in epochs.
         normalize_features: scale each feature row to sum 1 before training.
+        num_layers: the model's graph layers (one fanout each in mini-batch training).
     """
 
     name: str
@@ -290,6 +291,7 @@ class ModelSpec:
     epochs: int
     patience: int
     normalize_features: bool = True
+    num_layers: int = NodeClassifier.num_layers
 
 
 MODELS: dict[str, ModelSpec] = {

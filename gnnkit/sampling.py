@@ -26,6 +26,9 @@ from ._validate import check_int
 from .data.epoch_order import EpochOrder, mix_seeds
 from .graph import Graph
 
+#: The largest fanout (int64).
+MAX_FANOUT = 2**63 - 1
+
 _UNSEEN = torch.iinfo(torch.int32).max  # marker for "no local id yet"; local ids fit in int32
 _INT64_MAX = 2**63 - 1
 _RANDOM_HIGH = 2**62  # random integers below this, reduced modulo a degree (bias < 2**-40)
@@ -134,7 +137,7 @@ def sample_neighbors(
     if not isinstance(graph, Graph):
         raise TypeError(f"graph must be a gnnkit.Graph, got {type(graph).__name__}; "
                         "wrap an edge_index with gnnkit.Graph(edge_index, num_nodes).")
-    fanouts = _check_fanouts(fanouts)
+    fanouts = check_fanouts(fanouts)
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator or None, got "
                         f"{type(generator).__name__}.")
@@ -317,7 +320,7 @@ class NeighborLoader:
                 raise ValueError(f"{name} must be None or a tensor with one row per node "
                                  f"({graph.num_nodes}).")
         self.graph, self.x, self.y = graph, x, y
-        self.fanouts = _check_fanouts(fanouts)
+        self.fanouts = check_fanouts(fanouts)
         self.batch_size = check_int(batch_size, "batch_size", low=1)
         self.world_size = check_int(world_size, "world_size", low=1)
         self.rank = check_int(rank, "rank", low=0, high=self.world_size - 1)
@@ -358,19 +361,32 @@ def _gather_rows(rows: Tensor, index: Tensor) -> Tensor:
 
 
 # ---------------------------------------------------------------------------------- checks
-def _check_fanouts(fanouts) -> list[int]:
+def check_fanouts(fanouts, name: str = "fanouts", *, hops: int | None = None,
+                  smallest: int = 0) -> list[int]:
+    """The one rule for fanouts, the sampler's and training's: a list or tuple of ints, one per
+    hop, each -1 (all incoming edges) or in ``smallest``..2**63-1; exactly ``hops`` of them
+    when given. The sampler takes 0 (no neighbours at that hop); training asks for at least
+    one neighbour per layer (``smallest=1``, ``hops`` = the model's layers).
+
+    Raises:
+        TypeError: not a list or tuple of ints.
+        ValueError: empty, the wrong number, or a value out of range (named ``name[k]``).
+    """
+    many = f"{hops} ints (one per layer)" if hops is not None else "a list of ints, one per hop"
     if not isinstance(fanouts, (list, tuple)):
-        raise TypeError(f"fanouts must be a list of ints such as [15, 10, 5], got "
-                        f"{type(fanouts).__name__}.")
-    if not fanouts:
-        raise ValueError("fanouts is empty; give one fanout per hop, e.g. [15, 10].")
-    checked = []
-    for hop, fanout in enumerate(fanouts):
-        fanout = check_int(fanout, f"fanouts[{hop}]")
-        if not -1 <= fanout <= _INT64_MAX:
-            raise ValueError(f"fanouts[{hop}] = {fanout}; a fanout is in 0..2**63-1, or -1 "
-                             "for all incoming edges.")
-        checked.append(fanout)
+        raise TypeError(f"{name} must be {many}, each >= {smallest} or -1 for all neighbours, "
+                        f"e.g. {(10, 5) if hops == 2 else [15, 10, 5]}; got {fanouts!r}.")
+    if not fanouts or (hops is not None and len(fanouts) != hops):
+        got = "it is empty" if not fanouts else f"got {len(fanouts)}: {fanouts!r}"
+        raise ValueError(f"{name} must be {many}, each >= {smallest} or -1 for all neighbours; "
+                         f"{got}.")
+    checked = [check_int(f, f"{name}[{hop}]", low=-1, high=MAX_FANOUT)
+               for hop, f in enumerate(fanouts)]
+    for hop, fanout in enumerate(checked):
+        if -1 < fanout < smallest:
+            raise ValueError(f"{name}[{hop}] is {fanout}: every layer needs at least "
+                             f"{smallest} neighbour per node; give a fanout >= {smallest}, or "
+                             "-1 for all neighbours.")
     return checked
 
 

@@ -65,7 +65,7 @@ def test_trains_mini_batch(model, capsys):
         (["--patience", "-3"], "--patience must be >= 0"),
         (["--batch-size", "0"], "--batch-size must be >= 1"),
         (["--fanouts", "10,5"], "fanouts need batch_size (--batch-size"),
-        (["--batch-size", "8", "--fanouts", "10"], "--fanouts must be two ints"),
+        (["--batch-size", "8", "--fanouts", "10"], "--fanouts must be 2 ints"),
         (["--batch-size", "8", "--fanouts", "99999999999999999999,5"], "--fanouts[0] must be"),
         (["--batch-size", "8", "--fanouts", "5,0"], "--fanouts[1] is 0"),
         (["--threads", "0"], "--threads must be >= 1"),

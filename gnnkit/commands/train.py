@@ -35,6 +35,7 @@ from .. import distributed
 from .._validate import check_int
 from ..data import load_dataset, read_tu, store
 from ..models import MODELS
+from ..sampling import check_fanouts
 from ..train import (
     TrainConfig,
     graph_task,
@@ -43,7 +44,7 @@ from ..train import (
     threads_for,
     train_seeds,
 )
-from ..train.config import MINIMUM, check_device, check_fanouts, check_setting
+from ..train.config import MINIMUM, check_device, check_setting
 from . import UsageError
 
 NAME = "train"
@@ -269,7 +270,10 @@ def _check_flags(args: argparse.Namespace) -> tuple[int, int] | None:
         if getattr(args, name) is not None:
             check_setting(name, getattr(args, name), "--" + name.replace("_", "-"))
     check_device(args.device, "--device")
-    return None if args.fanouts is None else check_fanouts(args.fanouts, "--fanouts")
+    if args.fanouts is None:
+        return None
+    layers = MODELS[args.model].num_layers  # the graph task refused --fanouts already
+    return tuple(check_fanouts(args.fanouts, "--fanouts", hops=layers, smallest=1))
 
 
 def _defaults(name: str) -> str:

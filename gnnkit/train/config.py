@@ -10,6 +10,7 @@ import torch
 
 from .._validate import check_int, check_real
 from ..models import model_spec
+from ..sampling import check_fanouts
 
 #: Graphs with fewer edges than this train on one CPU thread; larger ones keep torch's setting.
 #: On a busy 2-core machine two threads lose badly on small graphs (``gnnkit train`` on Cora:
@@ -21,7 +22,6 @@ ONE_THREAD_MAX_EDGES = 1_000_000
 #: same table (:func:`check_setting`).
 MINIMUM = {"epochs": 1, "patience": 0, "hidden": 1, "batch_size": 1, "chunk_size": 1}
 #: The largest fanout: the sampler counts edges in int64 (-1 means all edges anyway).
-MAX_FANOUT = 2**63 - 1
 #: The devices gnnkit trains on.
 DEVICE_TYPES = ("cpu", "cuda", "mps")
 
@@ -87,7 +87,8 @@ class TrainConfig:
                     "fanouts need batch_size (--batch-size on the command line): sampling "
                     "applies to mini-batch training."
                 )
-            set_(self, "fanouts", check_fanouts(self.fanouts))
+            set_(self, "fanouts", tuple(check_fanouts(self.fanouts, hops=spec.num_layers,
+                                                      smallest=1)))
         set_(self, "device", str(check_device(self.device)))
 
     @property
@@ -98,7 +99,8 @@ class TrainConfig:
     @property
     def layer_fanouts(self) -> tuple[int, ...]:
         """The fanouts used for sampling: the given ones, or -1 (all) per layer."""
-        return self.fanouts if self.fanouts is not None else (-1, -1)
+        return self.fanouts if self.fanouts is not None else (
+            (-1,) * model_spec(self.model).num_layers)
 
     def describe(self) -> str:
         """One line: the model and optimiser settings and how batches are formed."""
@@ -125,29 +127,6 @@ def check_setting(name: str, value, label: str | None = None) -> int:
     """The integer setting ``name`` (a key of :data:`MINIMUM`) checked against its minimum;
     errors call it ``label`` (default ``name``; the command line passes its flag)."""
     return check_int(value, label or name, low=MINIMUM[name])
-
-
-def check_fanouts(value, name: str = "fanouts") -> tuple[int, int]:
-    """Two fanouts (one per layer), each >= 1 or -1 for all neighbours, as a tuple.
-
-    Raises:
-        TypeError: not a list or tuple of ints.
-        ValueError: not two of them, or one that is 0, below -1 or beyond int64.
-    """
-    if not isinstance(value, (list, tuple)) or len(value) != 2:
-        raise (ValueError if isinstance(value, (list, tuple)) else TypeError)(
-            f"{name} must be two ints (one per layer), each >= 1 or -1 for all neighbours, "
-            f"e.g. (10, 5); got {value!r}."
-        )
-    fanouts = tuple(check_int(f, f"{name}[{i}]", low=-1, high=MAX_FANOUT)
-                    for i, f in enumerate(value))
-    for i, fanout in enumerate(fanouts):
-        if fanout == 0:
-            raise ValueError(
-                f"{name}[{i}] is 0: every layer needs at least one neighbour per node; give "
-                "a fanout >= 1, or -1 for all neighbours."
-            )
-    return fanouts
 
 
 def check_device(value, name: str = "device") -> torch.device:
