@@ -42,6 +42,7 @@ from torch.optim import Optimizer
 
 from .. import distributed
 from .._validate import check_int, check_real
+from ..data.batch import GraphBatch
 from ..data.graph_loader import GraphLoader
 from ..graph_models import CONVS, POOLS, GraphClassifier
 from .config import check_device, check_setting
@@ -335,7 +336,8 @@ def _labels(dataset) -> Tensor:
 
 
 class _Subset:
-    """The items of ``dataset`` at ``indices``, as a sequence."""
+    """The items of ``dataset`` at ``indices``, as a sequence; batches come from the dataset's
+    own vectorised ``batch`` when it has one (a TU dataset), else from the items."""
 
     def __init__(self, dataset, indices: Tensor):
         self.dataset, self.indices = dataset, indices.tolist()
@@ -345,3 +347,10 @@ class _Subset:
 
     def __getitem__(self, k: int):
         return self.dataset[self.indices[k]]
+
+    def batch(self, positions: Tensor) -> GraphBatch:
+        """The :class:`GraphBatch` of the items at ``positions`` (into this subset)."""
+        chosen = torch.as_tensor(self.indices)[positions]
+        if callable(getattr(self.dataset, "batch", None)):
+            return self.dataset.batch(chosen)
+        return GraphBatch.from_list([self.dataset[k] for k in chosen.tolist()])
