@@ -115,8 +115,7 @@ def pyg_model_like(model):
 def pyg_graphs(dataset):
     from torch_geometric.data import Data
 
-    items = (dataset[k] for k in range(len(dataset)))  # TUDataset has no __iter__
-    return [Data(x=x, edge_index=graph.edge_index, y=y.view(1)) for graph, x, y in items]
+    return [Data(x=x, edge_index=graph.edge_index, y=y.view(1)) for graph, x, y in dataset]
 
 
 # ---------------------------------------------------------------------------------- parts
