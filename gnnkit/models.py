@@ -280,6 +280,7 @@ class ModelSpec:
         patience: default early-stopping patience in epochs.
         normalize_features: scale each feature row to sum 1 before training.
         num_layers: the model's graph layers (one fanout each in mini-batch training).
+        heads: attention heads of the hidden layer (its width is ``hidden x heads``).
     """
 
     name: str
@@ -292,7 +293,11 @@ class ModelSpec:
     patience: int
     normalize_features: bool = True
     num_layers: int = NodeClassifier.num_layers
+    heads: int = 1
 
+
+#: The heads of the hidden GAT layer in ``MODELS["gat"]`` (8, as in Velickovic et al.).
+GAT_HEADS = 8
 
 MODELS: dict[str, ModelSpec] = {
     "mean-gcn": ModelSpec(
@@ -304,8 +309,9 @@ MODELS: dict[str, ModelSpec] = {
         hidden=64, dropout=0.5, lr=0.01, weight_decay=5e-4, epochs=400, patience=100,
     ),
     "gat": ModelSpec(
-        "gat", lambda f, c, h, p: GAT(f, c, hidden=h, heads=8, dropout=p),
+        "gat", lambda f, c, h, p: GAT(f, c, hidden=h, heads=GAT_HEADS, dropout=p),
         hidden=8, dropout=0.6, lr=0.005, weight_decay=5e-4, epochs=1000, patience=100,
+        heads=GAT_HEADS,
     ),
 }
 

@@ -479,3 +479,10 @@ def test_cora_mini_batch_matches_full_batch(cora, one_thread):
     full_mean = summarize(r.test_accuracy for r in full)[0]
     mini_mean = summarize(r.test_accuracy for r in mini)[0]
     assert abs(mini_mean - full_mean) <= 0.015, (full_mean, mini_mean)
+
+
+def test_the_summary_line_gives_gat_heads_and_fanouts_per_model_layer():
+    assert "(hidden 8 x 8 heads, dropout 0.6)" in TrainConfig("gat").describe()
+    assert "(hidden 64, dropout 0.5)" in TrainConfig("mean-gcn").describe()
+    config = TrainConfig("median-gcn", batch_size=4)
+    assert config.layer_fanouts == (-1,) * MODELS["median-gcn"].num_layers

@@ -108,8 +108,10 @@ class TrainConfig:
         if self.mini_batch:
             fanouts = ",".join(str(f) for f in self.layer_fanouts)
             batches = f"mini-batch {self.batch_size}, fanouts {fanouts}"
+        heads = model_spec(self.model).heads
+        hidden = f"{self.hidden} x {heads} heads" if heads > 1 else f"{self.hidden}"
         return (
-            f"model {self.model} (hidden {self.hidden}, dropout {self.dropout}); Adam lr "
+            f"model {self.model} (hidden {hidden}, dropout {self.dropout}); Adam lr "
             f"{self.lr}, weight decay {self.weight_decay}; up to {self.epochs} epochs, patience "
             f"{self.patience}; {batches}"
         )
