@@ -9,17 +9,15 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+from conftest import DATASETS, needs_data
 from torch_geometric.datasets import Planetoid
 from torch_geometric.utils import to_undirected
 
 from gnnkit.data import NodeData
 from gnnkit.data.datasets import karate_club, load_dataset, normalize_rows, planetoid
 
-PLANETOID_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "planetoid"
-needs_cora = pytest.mark.skipif(
-    not (PLANETOID_ROOT / "Cora" / "raw").is_dir(),
-    reason=f"Cora raw files not found under {PLANETOID_ROOT}/Cora/raw",
-)
+PLANETOID_ROOT = DATASETS / "planetoid"
+needs_cora = needs_data("planetoid/Cora/raw")
 
 
 def edge_set(edge_index: torch.Tensor) -> set[tuple[int, int]]:

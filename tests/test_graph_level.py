@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import DATASETS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -292,12 +293,7 @@ def test_read_tu_missing_file(tmp_path):
 
 
 def _tu_root():
-    import os
-    from pathlib import Path
-
-    root = os.environ.get("GNNKIT_DATA")
-    base = Path(root) if root else Path(__file__).resolve().parents[1].parent / "shared/datasets"
-    return base / "tu"
+    return DATASETS / "tu"
 
 
 @pytest.mark.slow

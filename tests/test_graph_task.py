@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-import os
 import re
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import DATASETS
 
 from gnnkit.cli import main
 from gnnkit.train import GraphTrainConfig, cross_validate, stratified_folds
@@ -18,8 +18,7 @@ SUMMARY = re.compile(r"^test accuracy: (\d\.\d{4}) \+- (\d\.\d{4}) over (\d+) fo
 
 
 def _data_root() -> Path:
-    root = os.environ.get("GNNKIT_DATA")
-    return Path(root) if root else Path(__file__).resolve().parents[1].parent / "shared/datasets"
+    return DATASETS
 
 
 def toy_graphs(count: int = 40, seed: int = 0):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import DATASETS
 
 from gnnkit.cli import main
 from gnnkit.data.datasets import load_dataset
@@ -19,9 +19,7 @@ SUMMARY = re.compile(r"^test AUC: (\d\.\d{4}) \+- (\d\.\d{4}), Hits@(\d+): (\d\.
 
 
 def _planetoid_root() -> Path:
-    root = os.environ.get("GNNKIT_DATA")
-    base = Path(root) if root else Path(__file__).resolve().parents[1].parent / "shared/datasets"
-    return base / "planetoid"
+    return DATASETS / "planetoid"
 
 
 @pytest.fixture(autouse=True)

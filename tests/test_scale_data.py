@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import DATASETS, needs_data
 
 from gnnkit import Graph
 from gnnkit.data import snap, store
 from gnnkit.data.synthetic import synthetic_graph
 
-SLASHDOT = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets" / "snap" / (
-    "soc-Slashdot0902.txt.gz")
+SLASHDOT = DATASETS / "snap" / "soc-Slashdot0902.txt.gz"
 
 # ------------------------------------------------------------------ SNAP reader
 
@@ -75,9 +75,8 @@ def test_snap_empty_and_missing(tmp_path):
         snap.read_snap(tmp_path / "absent.txt")
 
 
+@needs_data("snap/soc-Slashdot0902.txt.gz")
 def test_slashdot_counts():
-    if not SLASHDOT.is_file():
-        pytest.skip(f"{SLASHDOT} is absent (it lives outside the repository, in ../shared)")
     result = snap.read_snap(SLASHDOT)
     assert result.graph.num_nodes == 82_168
     assert result.graph.num_edges == 948_464

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import random_graph
+from conftest import DATASETS, needs_data, random_graph
 
 from gnnkit.data.datasets import load_dataset, normalize_rows
 from gnnkit.graph import Graph
@@ -22,11 +22,8 @@ from gnnkit.train import (
     train_seeds,
 )
 
-PLANETOID_ROOT = Path(__file__).resolve().parents[1].parent / "shared/datasets/planetoid"
-needs_cora = pytest.mark.skipif(
-    not (PLANETOID_ROOT / "Cora" / "raw").is_dir(),
-    reason=f"Cora raw files not found under {PLANETOID_ROOT}/Cora/raw",
-)
+PLANETOID_ROOT = DATASETS / "planetoid"
+needs_cora = needs_data("planetoid/Cora/raw")
 
 
 @pytest.fixture

@@ -5,18 +5,15 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
+from conftest import DATASETS, needs_data
 
 from gnnkit.cli import main
 
-PLANETOID_ROOT = Path(__file__).resolve().parents[1].parent / "shared/datasets/planetoid"
-needs_cora = pytest.mark.skipif(
-    not (PLANETOID_ROOT / "Cora" / "raw").is_dir(),
-    reason=f"Cora raw files not found under {PLANETOID_ROOT}/Cora/raw",
-)
+PLANETOID_ROOT = DATASETS / "planetoid"
+needs_cora = needs_data("planetoid/Cora/raw")
 SUMMARY = re.compile(
     r"^test accuracy: (\d\.\d{4}) \+- (\d\.\d{4}) over (\d+) seeds?$", re.MULTILINE
 )
