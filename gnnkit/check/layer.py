@@ -16,7 +16,6 @@ Parameters that are not in the formula are left as they are; one that the output
 
 from __future__ import annotations
 
-import inspect
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from .layer_behaviour import BehaviourChecks
 from .layer_cases import CLASS_SIZES, GRAPHS, Case, cases, parameter_shapes
 from .layer_reference import variants
 from .layer_run import (
+    PARAMS_OPTION,
     TIME_LIMIT,
     TOLERANCE,
     Built,
@@ -36,10 +36,10 @@ from .layer_run import (
     ParameterError,
     TimedOut,
     build,
-    constructor_problem,
     dtype_name,
     find_parameters,
     forward,
+    layer_name,
     least_precise,
     student_error,
 )
@@ -61,7 +61,8 @@ _NO_INCOMING = {
 
 
 def check_layer(layer, kind: str, *, params: Mapping[str, str] | None = None,
-                time_limit: float | None = TIME_LIMIT) -> CheckReport:
+                time_limit: float | None = TIME_LIMIT, against=None,
+                against_params: Mapping[str, str] | None = None) -> CheckReport:
     """Check a mean-GCN, median-GCN or GAT layer against the course's formulas and name its
     mistakes.
 
@@ -85,11 +86,18 @@ def check_layer(layer, kind: str, *, params: Mapping[str, str] | None = None,
             ``{"W": "lin.weight", "B": "root.weight"}`` (dotted attribute paths).
         time_limit: seconds each call of the constructor, forward or backward may take (None:
             no limit). A call that does not return in time is reported and the check stops.
+        against: a second form of the same layer (a class or an instance, e.g. the message form
+            of a matrix-form ``layer``). Both are checked as above, built at the same sizes, run
+            with the same weights on the same graphs and compared with each other; the report
+            gains that section (see :mod:`gnnkit.check.layer_against`).
+        against_params: parameter paths of ``against``; ``params`` applies to both, these
+            override it.
 
     Returns:
         A :class:`CheckReport`: ``ok`` when the layer is right; otherwise one problem per
         mistake found. ``report.notes`` lists every check and whether it passed, failed or could
-        not run.
+        not run. With ``against``, a :class:`~gnnkit.check.layer_against.PairReport`: ``ok``
+        when both are right and agree.
 
     Raises:
         TypeError: ``layer`` is not an ``nn.Module`` class or instance, or a class whose
@@ -102,29 +110,26 @@ def check_layer(layer, kind: str, *, params: Mapping[str, str] | None = None,
     roles = _roles(kind, params)
     if time_limit is not None:
         time_limit = check_real(time_limit, "time_limit", low=0, open_low=True)
-    is_class = inspect.isclass(layer)
-    if not (is_class and issubclass(layer, nn.Module)) and not isinstance(layer, nn.Module):
-        raise TypeError(
-            f"layer must be an nn.Module class or instance, got {type(layer).__name__}; pass "
-            "the class itself (MyLayer, not MyLayer())."
-            if not is_class else f"layer must be an nn.Module class, got {layer.__name__}."
-        )
-    if is_class and (problem := constructor_problem(layer)):
-        raise TypeError(problem)
-    name = layer.__name__ if is_class else type(layer).__name__
+    name, is_class = layer_name(layer, "layer")
+    if against is not None or against_params is not None:
+        from .layer_against import check_pair  # it builds on _Check
+
+        return check_pair(layer, against, kind, params=params, against_params=against_params,
+                          time_limit=time_limit)
     return _Check(layer, name, kind, roles, is_class, time_limit).run()
 
 
-def _roles(kind: str, params) -> dict[str, str]:
+def _roles(kind: str, params, via: tuple[str, str] = PARAMS_OPTION) -> dict[str, str]:
     roles = {role: role for role in KINDS[kind]}
+    python, cli = via
     for role, path in dict(params or {}).items():
         if role not in roles:
             names = ", ".join(KINDS[kind])
             raise ParameterError(
-                f"params maps {role!r}, but a {kind} layer has the parameters {names}.",
-                f"--param {role}=...: a {kind} layer has the parameters {names}.")
+                f"{python} maps {role!r}, but a {kind} layer has the parameters {names}.",
+                f"{cli} {role}=...: a {kind} layer has the parameters {names}.")
         if not isinstance(path, str) or not path:
-            raise TypeError(f"params[{role!r}] must be an attribute path such as 'lin.weight', "
+            raise TypeError(f"{python}[{role!r}] must be an attribute path such as 'lin.weight', "
                             f"got {path!r}.")
         roles[role] = path
     return roles
@@ -150,9 +155,14 @@ class _Check(BehaviourChecks):
     """One run of ``check_layer``: collects problems (mistakes) and notes (checks run)."""
 
     def __init__(self, layer, name: str, kind: str, roles: dict[str, str], is_class: bool,
-                 time_limit: float | None):
+                 time_limit: float | None, *, sizes=None, via=PARAMS_OPTION, prepare=None,
+                 paired: bool = False):
         self.layer, self.name, self.kind, self.roles = layer, name, kind, roles
         self.is_class, self.time_limit = is_class, time_limit
+        self.sizes = sizes or (CLASS_SIZES if is_class else [None])  # an instance: its own
+        self.via = via  # how a parameter is mapped, for the messages
+        self.prepare = prepare  # called with each Built once it is in float64 (or None)
+        self.paired = paired  # compared with a second form by check.layer_against
         self.problems: list[str] = []
         self.notes: list[str] = []
         self.runs: list[_Run] = []  # calls whose output can be compared
@@ -182,11 +192,12 @@ class _Check(BehaviourChecks):
             else:
                 self.notes.append("not run: the order of the edges and the gradients (no run "
                                   "gave a finite output).")
-        self.notes.append(
-            "not run: the matrix and message forms agreeing - check_layer sees one forward(x, "
-            "edge_index); check each form with it: both are compared with the same reference, "
-            "so two correct verdicts mean the forms agree."
-        )
+        if not self.paired:
+            self.notes.append(
+                "not run: the matrix and message forms agreeing - check_layer sees one forward("
+                "x, edge_index); pass the other form as against= (on the command line --against "
+                "FILE.py:Class) to run both with the same weights on the same graphs."
+            )
         sizes = max(len({(r.built.in_features, r.built.out_features) for r in self.runs}), 1)
         correct = (f"{self.name} is a correct {self.kind} layer: it equals the reference on "
                    f"{len(self.runs)} runs ({len(GRAPHS)} graphs x {sizes} "
@@ -226,16 +237,15 @@ class _Check(BehaviourChecks):
     # ------------------------------------------------------------------ building
     def _builds(self) -> list[Built]:
         """The layer at each size, with its parameters found and checked against the template."""
-        sizes = CLASS_SIZES if self.is_class else [None]
         builds, failed = [], {}
-        for size in sizes:
+        for size in self.sizes:
             module = None if self.hung else self._build(size)
             if module is None:
                 break
             if isinstance(module, str):  # the same error at every size is said once
                 failed.setdefault(module, []).append(size)
                 continue
-            params = find_parameters(module, self.roles, self.name)
+            params = find_parameters(module, self.roles, self.name, self.via)
             in_features, out_features = size or _size_of(params["W"], self.name)
             if self._shapes_wrong(params, in_features, out_features):
                 continue
@@ -287,7 +297,9 @@ class _Check(BehaviourChecks):
         errors, shapes, finite, history_checked = {}, [], True, False
         for built in builds:
             built.module.double()
-            built.params = find_parameters(built.module, self.roles, self.name)
+            built.params = find_parameters(built.module, self.roles, self.name, self.via)
+            if self.prepare is not None:
+                self.prepare(built)
             all_cases = cases(self.kind, [(built.in_features, built.out_features)])
             first = self._call(built, all_cases[0])
             if first is not None and (first.error is not None

@@ -105,7 +105,7 @@ class BehaviourChecks:
                 if name in own and own[name].shape == parameter.shape:
                     parameter.copy_(own[name])
         return Built(module, built.in_features, built.out_features,
-                     find_parameters(module, self.roles, self.name), built.dtype)
+                     find_parameters(module, self.roles, self.name, self.via), built.dtype)
 
     def _extras(self, built: Built) -> list[tuple[str, nn.Parameter]]:
         """The layer's parameters that are not one of the formula's."""
@@ -238,7 +238,7 @@ class BehaviourChecks:
     def _try_float32(self, built: Built, case: Case, first: Outcome) -> None:
         """Run in float32 when the layer cannot run in float64 (and say so)."""
         built.module.float()
-        built.params = find_parameters(built.module, self.roles, self.name)
+        built.params = find_parameters(built.module, self.roles, self.name, self.via)
         built.dtype = torch.float32
         second = self._call(built, case)
         if second is not None and second.error is None:
@@ -247,7 +247,7 @@ class BehaviourChecks:
                 else f"forward returned {dtype_name(first.output.dtype)} for float64 input")
             return
         built.module.double()
-        built.params = find_parameters(built.module, self.roles, self.name)
+        built.params = find_parameters(built.module, self.roles, self.name, self.via)
         built.dtype = torch.float64
 
     def _output_dtype(self, built: Built, output: Tensor) -> None:

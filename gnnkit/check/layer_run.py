@@ -34,6 +34,8 @@ from torch.overrides import TorchFunctionMode
 from .layer_cases import Case
 
 __all__ = [
+    "AGAINST_OPTION",
+    "PARAMS_OPTION",
     "TIME_LIMIT",
     "Built",
     "Outcome",
@@ -43,6 +45,7 @@ __all__ = [
     "constructor_problem",
     "find_parameters",
     "forward",
+    "layer_name",
     "least_precise",
     "run_limited",
     "set_parameters",
@@ -52,6 +55,10 @@ __all__ = [
 _LIBRARY_DIRS = (os.path.dirname(torch.__file__), os.path.dirname(os.path.dirname(__file__)))
 #: Seconds each call into the student's code may take (the graphs have at most 7 nodes).
 TIME_LIMIT = 10.0
+#: How a parameter mapping is written for the layer checked: (in Python, on the command line).
+PARAMS_OPTION = ("params", "--param")
+#: The same for the second layer of ``check_layer(..., against=Other)``.
+AGAINST_OPTION = ("against_params", "--against-param")
 #: The student's exceptions that are reported rather than passed on.
 STUDENT_ERRORS = (Exception, SystemExit)
 
@@ -202,6 +209,25 @@ def constructor_problem(layer: type) -> str | None:
     return None
 
 
+def layer_name(layer, argument: str) -> tuple[str, bool]:
+    """(the class name, whether ``layer`` is a class) of a layer that can be checked.
+
+    Raises:
+        TypeError: not an ``nn.Module`` class or instance, or a class whose constructor cannot
+            be called as ``layer(in_features, out_features)``.
+    """
+    is_class = inspect.isclass(layer)
+    if not (is_class and issubclass(layer, nn.Module)) and not isinstance(layer, nn.Module):
+        raise TypeError(
+            f"{argument} must be an nn.Module class or instance, got {type(layer).__name__}; "
+            "pass the class itself (MyLayer, not MyLayer())."
+            if not is_class else f"{argument} must be an nn.Module class, got {layer.__name__}."
+        )
+    if is_class and (problem := constructor_problem(layer)):
+        raise TypeError(problem)
+    return (layer.__name__ if is_class else type(layer).__name__), is_class
+
+
 def build(layer, size: tuple[int, int] | None, time_limit: float | None = None) -> nn.Module:
     """``layer(in, out)`` for a class, a deep copy for an instance (never the student's own),
     in eval mode so that dropout, if any, does not make the output random.
@@ -216,13 +242,18 @@ def build(layer, size: tuple[int, int] | None, time_limit: float | None = None) 
     return module.eval()
 
 
-def find_parameters(module: nn.Module, roles: dict[str, str], name: str) -> dict[str, Tensor]:
+def find_parameters(module: nn.Module, roles: dict[str, str], name: str,
+                    via: tuple[str, str] = PARAMS_OPTION) -> dict[str, Tensor]:
     """Each role's tensor, read at its dotted attribute path (``"lin.weight"``).
+
+    ``via`` names the option that maps a parameter, in Python and on the command line
+    (:data:`PARAMS_OPTION` or :data:`AGAINST_OPTION`), for the message.
 
     Raises:
         ParameterError: a path does not lead to a tensor; the message lists the parameters
             there are.
     """
+    python, cli = via
     found = {}
     for role, path in roles.items():
         value = module
@@ -232,8 +263,9 @@ def find_parameters(module: nn.Module, roles: dict[str, str], name: str) -> dict
             there = ", ".join(f"{n} {list(p.shape)}" for n, p in module.named_parameters())
             missing = f"{name} has no tensor {path!r} for {role} (its parameters: {there or 'none'})"
             raise ParameterError(
-                f"{missing}; name it {role} or map it with params={{{role!r}: 'attribute.path'}}.",
-                f"{missing}; name it {role} or map it with --param {role}=attribute.path.",
+                f"{missing}; name it {role} or map it with {python}={{{role!r}: "
+                "'attribute.path'}.",
+                f"{missing}; name it {role} or map it with {cli} {role}=attribute.path.",
             )
         found[role] = value
     return found
