@@ -10,26 +10,34 @@ is the extra resident memory one call needs above what was in use before it, VmH
 clear_refs as in :mod:`bench.measure`, both libraries in this one process, one after the
 other, with ``malloc_trim`` between):
 
-* ``collate``: ``GraphBatch.from_list`` vs ``Batch.from_data_list`` on 10,000 random graphs of
-  20-40 nodes and on 1,000 graphs of 270-330 nodes (4 n directed edges each, 16 features).
-  gnnkit is timed on items holding a :class:`gnnkit.Graph` with its CSR cached (what
-  :func:`gnnkit.data.read_tu` gives) and on raw ``edge_index`` items; PyG on ``Data`` objects.
+* ``collate``: one batch of all graphs, ``GraphBatch.from_list`` vs ``Batch.from_data_list``,
+  on 10,000 random graphs of 20-40 nodes and on 1,000 graphs of 270-330 nodes (4 n directed
+  edges each, 16 features). gnnkit is timed on items holding a :class:`gnnkit.Graph` with
+  its CSR cached (what :func:`gnnkit.data.read_tu` gives), on raw ``edge_index`` items, and
+  through ``TUDataset.batch`` (``GraphBatch.from_arrays``: the same graphs kept in one
+  dataset's global arrays); PyG on ``Data`` objects.
 * ``epoch``: one epoch of a 3-layer GIN (hidden 64, add readout, MLP head, Adam) on
   PROTEINS_full (1,113 graphs, one-hot degree features), batches of 32 in one fixed order;
   PyG's model is gnnkit's with each ``GINConv`` swapped for PyG's ``GINConv`` around the same
-  MLP (equal weights; the outputs are compared). Timed with collation (a real epoch) and on
-  pre-collated batches (compute only).
+  MLP (equal weights; the outputs are compared). Timed with collation (a real epoch; gnnkit
+  with ``from_list`` and with ``dataset.batch``) and on pre-collated batches (compute only).
 * ``negatives``: ``gnnkit.link.negative_edges(graph, num)`` vs
   ``torch_geometric.utils.negative_sampling(edge_index, num_nodes, num)`` on Slashdot (SNAP,
   read by gnnkit's reader; num = E) and on the products-size synthetic graph (2.4M nodes, 62M
-  edges, :mod:`gnnkit.data.synthetic`, the store cached by :mod:`bench.graphs`; num = 1M).
-  gnnkit's graph has its CSR cached (as a training graph has after its first use).
+  edges, :mod:`gnnkit.data.synthetic`, the store cached by :mod:`bench.graphs`, generated
+  before and outside the timing; num = ``--synthetic-negatives``, 1M). Each library runs in a
+  process of its own (``negatives-worker``, started by :func:`bench.runner.run_command`),
+  killed after ``--negatives-timeout`` or over ``--mem-limit-gb``; loading the graph,
+  preparing the library's form of it (gnnkit: cached CSR; PyG: ``edge_index``) and sampling
+  are timed apart, and what finished is reported either way.
 * ``accuracy``: 10-fold cross-validation of the GIN on MUTAG and PROTEINS_full with
   :func:`gnnkit.train.cross_validate`, and the same protocol with PyG (same folds, same
   validation split, same initial weights, same batch order, PyG batches and layers).
 * ``link``: Cora link prediction, 2-layer mean-GCN encoder (PyG: ``SAGEConv(aggr="mean")``,
-  weights copied), dot score, the same :func:`gnnkit.link.split_edges` split; gnnkit's
-  negatives from :func:`~gnnkit.link.negative_edges`, PyG's from its ``negative_sampling``.
+  weights copied), dot score, the same :func:`gnnkit.link.split_edges` split, the same
+  negatives for both every epoch (one sampler); one table per ``--link-dropouts`` value
+  (0: dropout off, so both libraries compute the same function on the same data); next to
+  them ``train_link_predictor`` itself, whose negatives stream is the shared one.
 """
 
 from __future__ import annotations
@@ -123,11 +131,17 @@ def part_collate(args, say) -> None:
     from torch_geometric.data import Batch, Data
 
     from gnnkit import Graph
-    from gnnkit.data import GraphBatch
+    from gnnkit.data import GraphBatch, TUDataset
 
     say("## Collating a batch of graphs\n")
-    say("| graphs | nodes each | gnnkit ms (Graph / edge_index) | PyG ms | speed-up (Graph / "
-        "edge_index) | gnnkit peak MB (Graph / edge_index) | PyG peak MB |")
+    say("One batch of all the graphs. gnnkit three ways: `GraphBatch.from_list` on items "
+        "holding a `Graph` with its CSR cached (what `read_tu` gives), `from_list` on raw "
+        "`edge_index` items, and `TUDataset.batch(arange(G))` (`GraphBatch.from_arrays`, the "
+        "vectorised path: the graphs kept in one dataset's global arrays). PyG: "
+        "`Batch.from_data_list` on `Data` items.\n")
+    say("| graphs | nodes each | PyG ms | gnnkit ms (Graph / edge_index / dataset.batch) | "
+        "speed-up (Graph / edge_index / dataset.batch) | PyG peak MB | gnnkit peak MB "
+        "(Graph / edge_index / dataset.batch) |")
     say("|---:|---|---:|---:|---:|---:|---:|")
     cases = [(10_000, 20, 40), (1_000, 270, 330)]
     if args.quick:
@@ -140,18 +154,28 @@ def part_collate(args, say) -> None:
             graph.csr  # noqa: B018  (cached, as read_tu's graphs are)
             cached.append((graph, x, y))
         data = [Data(x=x, edge_index=e, y=torch.tensor([y])) for e, x, y in raw]
-        out = GraphBatch.from_list(cached)
+        whole = GraphBatch.from_list(cached)  # the global arrays of a dataset of these graphs
+        rowptr, col, _ = whole.graph.csr
+        dataset = TUDataset("random", [g for g, _, _ in cached], whole.x, whole.y,
+                            torch.arange(2), whole.ptr, whole.edge_ptr, None, rowptr=rowptr,
+                            col=col)
+        every = torch.arange(count)
         ref = Batch.from_data_list(data)
-        assert torch.equal(out.x, ref.x) and out.num_edges == ref.edge_index.shape[1]
+        for out in (whole, GraphBatch.from_list(raw), dataset.batch(every)):
+            assert torch.equal(out.x, ref.x) and out.num_edges == ref.edge_index.shape[1]
+        assert torch.equal(dataset.batch(every).graph.csr[0], rowptr)
         times, peaks = timed({
+            "pyg": lambda d=data: Batch.from_data_list(d),
             "graph": lambda c=cached: GraphBatch.from_list(c),
             "raw": lambda r=raw: GraphBatch.from_list(r),
-            "pyg": lambda d=data: Batch.from_data_list(d),
+            "arrays": lambda d=dataset, i=every: d.batch(i),
         }, args.repeats)
-        say(f"| {count:,} | {low}-{high} | {times['graph'] * 1e3:.1f} / {times['raw'] * 1e3:.1f} "
-            f"| {times['pyg'] * 1e3:.1f} | {times['pyg'] / times['graph']:.1f}x / "
-            f"{times['pyg'] / times['raw']:.1f}x | {peaks['graph']:.1f} / {peaks['raw']:.1f} "
-            f"| {peaks['pyg']:.1f} |")
+        ms = {name: 1e3 * t for name, t in times.items()}
+        say(f"| {count:,} | {low}-{high} | {ms['pyg']:.1f} | {ms['graph']:.1f} / "
+            f"{ms['raw']:.1f} / {ms['arrays']:.1f} | {ms['pyg'] / ms['graph']:.1f}x / "
+            f"{ms['pyg'] / ms['raw']:.1f}x / {ms['pyg'] / ms['arrays']:.1f}x | "
+            f"{peaks['pyg']:.1f} | {peaks['graph']:.1f} / {peaks['raw']:.1f} / "
+            f"{peaks['arrays']:.1f} |")
     say("")
 
 
@@ -210,6 +234,11 @@ def part_epoch(args, say) -> None:
         for b in batches:
             p_step(Batch.from_data_list([data[k] for k in b.tolist()]))
 
+    def g_arrays():
+        model.train()
+        for b in batches:
+            g_step(dataset.batch(b))
+
     def g_compute():
         model.train()
         for b in g_pre:
@@ -220,67 +249,164 @@ def part_epoch(args, say) -> None:
         for b in p_pre:
             p_step(b)
 
-    times, peaks = timed({"g": g_epoch, "p": p_epoch, "gc": g_compute, "pc": p_compute},
-                         max(3, args.repeats // 2))
+    assert torch.equal(dataset.batch(batches[0]).x, first_batch.x)
+    times, peaks = timed({"g": g_epoch, "ga": g_arrays, "p": p_epoch, "gc": g_compute,
+                          "pc": p_compute}, max(3, args.repeats // 2))
     say("## GIN epoch on PROTEINS_full\n")
     say(f"3-layer GIN, hidden 64, add readout, Adam; {len(batches)} batches of 32 graphs; "
         f"max abs diff of the two models' logits (eval mode, first batch): {diff:.1e}.\n")
+    say("The same model and batches for both, called in turn (g, g arrays, p, g pre, p pre) "
+        "each round; PyG collates with `Batch.from_data_list`, gnnkit with `from_list` on "
+        "the dataset's items or with `dataset.batch` (`from_arrays`).\n")
     say("| epoch | gnnkit s | PyG s | speed-up | gnnkit peak MB | PyG peak MB |")
     say("|---|---:|---:|---:|---:|---:|")
     say(f"| with collation | {times['g']:.3f} | {times['p']:.3f} | "
         f"{times['p'] / times['g']:.2f}x | {peaks['g']:.1f} | {peaks['p']:.1f} |")
+    say(f"| with collation by dataset.batch (gnnkit; PyG as above) | {times['ga']:.3f} | "
+        f"{times['p']:.3f} | {times['p'] / times['ga']:.2f}x | {peaks['ga']:.1f} | "
+        f"{peaks['p']:.1f} |")
     say(f"| pre-collated batches (compute only) | {times['gc']:.3f} | {times['pc']:.3f} | "
         f"{times['pc'] / times['gc']:.2f}x | {peaks['gc']:.1f} | {peaks['pc']:.1f} |")
     say("")
 
 
-def part_negatives(args, say) -> None:
+def negatives_worker(argv: list[str]) -> None:
+    """One library's negative sampling on one graph, in a process of its own (``python -m
+    bench.graph_level negatives-worker ...``, started by :func:`part_negatives` through
+    :func:`bench.runner.run_command`): events ``load``, ``prepare``, ``first`` and ``repeat``
+    are appended as they are known, so a timeout still shows how far it got."""
+    from bench.runner import write_event
+
+    parser = argparse.ArgumentParser(prog="python -m bench.graph_level negatives-worker")
+    parser.add_argument("--library", choices=("gnnkit", "pyg"), required=True)
+    parser.add_argument("--graph", choices=("slashdot", "synthetic"), required=True)
+    parser.add_argument("--nodes", type=int, default=graphs.PRODUCTS[0])
+    parser.add_argument("--edges", type=int, default=graphs.PRODUCTS[1])
+    parser.add_argument("--num", type=int, default=0, help="0: as many as the graph's edges")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--budget", type=float, default=120.0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--events", required=True)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    pin_malloc()
+
+    def event(name: str, **fields) -> None:
+        write_event(args.events, name, **fields)
+
+    start = time.perf_counter()
+    if args.graph == "slashdot":
+        from gnnkit.data import read_snap
+
+        graph = read_snap(graphs.SLASHDOT).graph
+        event("load", seconds=time.perf_counter() - start, what="read_snap (text, gzip)")
+        start = time.perf_counter()
+        graph.csr  # noqa: B018  (built here: one sort of the edges)
+    else:
+        data = graphs.load(graphs.synthetic_spec(args.nodes, args.edges))
+        event("load", seconds=time.perf_counter() - start, what="store memory-mapped")
+        start = time.perf_counter()
+        graph = data.graph()  # from the stored CSR: checked, no sort
+        graph.csr  # noqa: B018
+    if args.library == "gnnkit":
+        graph.csr_target  # noqa: B018  (the target of every CSR position, cached)
+        what = "graph.csr + csr_target"
+    else:
+        edge_index = graph.edge_index  # what PyG takes
+        num_nodes = graph.num_nodes
+        del graph
+        what = "edge_index [2, E] from the CSR"
+    event("prepare", seconds=time.perf_counter() - start, what=what)
     from torch_geometric.utils import negative_sampling
 
-    from gnnkit.data import read_snap
     from gnnkit.link import negative_edges
 
+    num = args.num or (graph.num_edges if args.library == "gnnkit" else edge_index.shape[1])
+    generator = torch.Generator().manual_seed(0)
+
+    def call() -> int:
+        if args.library == "gnnkit":
+            return negative_edges(graph, num, generator=generator).shape[1]
+        return negative_sampling(edge_index, num_nodes, num).shape[1]
+
+    with PeakMemory("cpu") as memory:
+        begin = time.perf_counter()
+        returned = call()
+        first = time.perf_counter() - begin
+    event("first", seconds=first, returned=returned, peak_mb=memory.added / MB, num=num)
+    spent = first
+    for _ in range(args.repeats):
+        if spent + first > args.budget:
+            break
+        begin = time.perf_counter()
+        call()
+        seconds = time.perf_counter() - begin
+        spent += seconds
+        event("repeat", seconds=seconds)
+
+
+def part_negatives(args, say) -> None:
+    from bench.runner import run_command
+
     say("## Negative sampling\n")
-    say("| graph | N | E | negatives asked | gnnkit s | PyG s (returned) | speed-up | "
-        "gnnkit peak MB | PyG peak MB |")
-    say("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    slashdot = graphs.SLASHDOT
-    cases = []
-    if slashdot.is_file():
-        cases.append(("Slashdot (SNAP)", lambda: read_snap(slashdot).graph, None))
-    else:
-        say(f"| Slashdot | skipped: {slashdot} not found ||||||||")
     nodes, edges = graphs.PRODUCTS if not args.quick else (100_000, 1_000_000)
+    say("`gnnkit.link.negative_edges(graph, num)` vs `torch_geometric.utils.negative_sampling("
+        "edge_index, num_nodes, num)`. Each library runs in a process of its own (one after "
+        f"the other, {args.threads} thread(s)), killed after --negatives-timeout "
+        f"({args.negatives_timeout:g} s) or over --mem-limit-gb ({args.mem_limit_gb:g}): the "
+        "graph is loaded (`load`), prepared in the form the library takes (`prepare`: gnnkit "
+        "the cached CSR and its target array, as a training graph has after its first use; "
+        "PyG the `edge_index`), then sampled: the first call (with its peak memory above the "
+        "loaded graph), then up to --repeats more within a time budget; `s` is the median of "
+        "those repeats (the first call when none fitted). Slashdot: as many negatives as edges; "
+        f"synthetic {nodes:,} / {edges:,} (the products-size graph of `bench.graphs`, "
+        "generated once into its cache, not timed here): --synthetic-negatives.\n")
+    say("| graph | N | E | negatives asked | library | status | load s | prepare s | first "
+        "call s | s (repeats) | returned | speed-up | peak MB of a call | process peak MB |")
+    say("|---|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    cases = []
+    if graphs.SLASHDOT.is_file():
+        cases.append(("Slashdot (SNAP)", ["--graph", "slashdot"], 82_168, 948_464, 0, 5))
+    else:
+        say(f"| Slashdot | skipped: {graphs.SLASHDOT} not found |||||||||||||")
     if args.synthetic:
+        graphs.synthetic_spec(nodes, edges)  # generate the store (once) outside the timing
         cases.append((f"synthetic {nodes:,} / {edges:,}",
-                      lambda: graphs.load(graphs.synthetic_spec(nodes, edges)).graph(),
-                      1_000_000))
-    for name, load, num in cases:
-        start = time.perf_counter()
-        graph = load()
-        graph.csr  # noqa: B018
-        loaded = time.perf_counter() - start
-        edge_index = graph.edge_index
-        num = graph.num_edges if num is None else num
-        generator = torch.Generator().manual_seed(0)
-        returned = {}
+                      ["--graph", "synthetic", "--nodes", str(nodes), "--edges", str(edges)],
+                      nodes, edges, args.synthetic_negatives, 3))
+    for name, graph_args, n, e, num, repeats in cases:
+        seconds = {}
+        for library in ("gnnkit", "pyg"):
+            result = run_command(
+                [sys.executable, "-m", "bench.graph_level", "negatives-worker", "--library",
+                 library, *graph_args, "--num", str(num), "--repeats", str(repeats),
+                 "--threads", str(args.threads)],
+                timeout_s=args.negatives_timeout, mem_limit_gb=args.mem_limit_gb,
+                env={"OMP_NUM_THREADS": str(args.threads)}, expect="first")
+            load, prepare = result.find("load"), result.find("prepare")
+            first = result.find("first")
+            repeat = [item["seconds"] for item in result.events if item["event"] == "repeat"]
+            if first is not None:
+                seconds[library] = median(repeat) if repeat else first["seconds"]
+            status = "ok"
+            if result.status != "ok":
+                status = f"**{result.status}** ({result.message})"
+                seconds.pop(library, None)
 
-        def g_call(graph=graph, num=num, generator=generator):
-            return negative_edges(graph, num, generator=generator)
+            def cell(item, key="seconds", form="{:.2f}"):
+                return form.format(item[key]) if item is not None else "-"
 
-        def p_call(edge_index=edge_index, num_nodes=graph.num_nodes, num=num, out=returned):
-            pairs = negative_sampling(edge_index, num_nodes, num)
-            out["pyg"] = pairs.shape[1]
-            return pairs
-
-        check = g_call()
-        assert check.shape[1] == num
-        times, peaks = timed({"g": g_call, "p": p_call}, args.repeats if num < 5e6 else 3)
-        say(f"| {name} | {graph.num_nodes:,} | {graph.num_edges:,} | {num:,} | {times['g']:.3f} "
-            f"| {times['p']:.3f} ({returned['pyg']:,}) | {times['p'] / times['g']:.2f}x | "
-            f"{peaks['g']:.0f} | {peaks['p']:.0f} |")
-        print(f"  {name}: loaded in {loaded:.0f} s", file=sys.stderr, flush=True)
-        del graph, edge_index
+            speed = ""
+            if library == "pyg" and {"gnnkit", "pyg"} <= set(seconds):
+                speed = f"{seconds['pyg'] / seconds['gnnkit']:.2f}x"
+            asked = first["num"] if first is not None else (num or e)
+            say(f"| {name} | {n:,} | {e:,} | {asked:,} | {library} | {status} | {cell(load)} | "
+                f"{cell(prepare)} | {cell(first, form='{:.3f}')} | "
+                f"{f'{seconds[library]:.3f} ({len(repeat)})' if library in seconds else '-'} | "
+                f"{cell(first, 'returned', '{:,}')} | {speed} | "
+                f"{cell(first, 'peak_mb', '{:.0f}')} | {result.peak_rss_mb:.0f} |")
+            print(f"  {name} {library}: {result.status} {result.message} {result.events}",
+                  file=sys.stderr, flush=True)
     if not args.synthetic:
         say("\nThe products-size synthetic graph was left out (--no-synthetic).")
     say("")
@@ -369,12 +495,12 @@ def part_accuracy(args, say) -> None:
 
 
 def part_link(args, say) -> None:
-    from torch_geometric.utils import negative_sampling
-
     from bench.cases import copy_weights, make_model
     from gnnkit.data.datasets import load_dataset, normalize_rows
-    from gnnkit.link import dot_score, roc_auc, split_edges
-    from gnnkit.train import BestValidation, LinkSettings, train_link_predictor
+    from gnnkit.data.epoch_order import mix_seeds
+    from gnnkit.link import dot_score, negative_edges, roc_auc, split_edges
+    from gnnkit.models import build_model
+    from gnnkit.train import BestValidation, train_link_predictor
     from gnnkit.train.link_task import pair_loss
 
     root = DATA / "planetoid"
@@ -384,61 +510,103 @@ def part_link(args, say) -> None:
         return
     cora = load_dataset("cora", root)
     epochs, seeds = args.link_epochs, range(args.link_seeds)
-    say(f"2-layer mean-GCN encoder (1433 -> 64 -> 64, ReLU, dropout 0.5 on input and hidden), "
-        f"dot score, Adam lr 0.01, weight decay 5e-4, {epochs} epochs, best validation AUC; "
-        "5% / 10% of the edges held out for validation / test (the same split for both), as "
-        "many negatives. Test AUC per seed (the split and initial weights follow the seed).\n")
-    say("| seed | gnnkit AUC | PyG AUC | difference (points) | gnnkit s | PyG s |")
-    say("|---:|---:|---:|---:|---:|---:|")
+    say(f"2-layer mean-GCN encoder (1433 -> 64 -> 64, ReLU; gnnkit `MeanGCN`, PyG "
+        f"`SAGEConv(aggr=\"mean\")` with gnnkit's initial weights copied), dot score, pair "
+        f"loss (BCE, positives and negatives each averaged), Adam lr 0.01, weight decay 5e-4, "
+        f"{epochs} full-batch epochs, the weights of the best validation AUC kept; 5% / 10% "
+        "of the edge groups held out for validation / test with as many negatives "
+        "(`split_edges`, the same split for both). Every epoch one sampler "
+        "(`negative_edges` on the training graph, one generator seeded as "
+        "`train_link_predictor` seeds its own) draws the negatives once and both libraries "
+        "train on them. The split and the initial weights follow the seed. Columns: "
+        "`library loop` is `gnnkit.train.train_link_predictor` itself on the same split "
+        "(its own negatives stream, which is the shared one); `gnnkit` and `PyG` are the two "
+        "models trained side by side in one loop; `max loss gap` the largest |gnnkit - PyG| "
+        "training loss over the epochs; `initial diff` the largest difference of the two "
+        "encoders' outputs before training (eval mode).\n")
     x = normalize_rows(cora.x)
-    diffs = []
-    for seed in seeds:
-        split = split_edges(cora.edge_index, 0.05, 0.1,
-                            generator=torch.Generator().manual_seed(seed))
-        start = time.perf_counter()
-        ours = train_link_predictor(cora, "mean-gcn", epochs=epochs, seed=seed, patience=0,
-                                    split=split, link=LinkSettings())
-        ours_s = time.perf_counter() - start
-        # PyG: same initial weights (gnnkit's model built from the same seed, copied)
-        torch.manual_seed(seed)
-        from gnnkit.models import build_model
-
-        source = build_model("mean-gcn", x.shape[1], 64)
-        model = make_model("cora-mean", "pyg", x.shape[1], 64)
-        model.input_dropout = True
-        copy_weights(source.conv1, model.conv1)
-        copy_weights(source.conv2, model.conv2)
-        optimizer = torch.optim.Adam(model.parameters(), lr=0.01, weight_decay=5e-4)
-        train_edges = split.train_graph.edge_index
-        selection = BestValidation(0)
-        start = time.perf_counter()
-        for epoch in range(1, epochs + 1):
-            model.train()
-            neg = negative_sampling(train_edges, cora.num_nodes, split.train_pos.shape[1])
-            optimizer.zero_grad(set_to_none=True)
-            z = model(x, train_edges)
-            loss = pair_loss(dot_score(z, split.train_pos), dot_score(z, neg))
-            loss.backward()
-            optimizer.step()
-            model.eval()
+    for dropout in args.link_dropouts:
+        masks = ("off" if dropout == 0 else
+                 f"{dropout} on input and hidden, each library drawing its own masks")
+        say(f"### Dropout {masks}\n")
+        say("| seed | library loop AUC | gnnkit AUC | PyG AUC | difference (points) | best "
+            "epoch (gnnkit / PyG) | max loss gap | initial diff | s (gnnkit + PyG) |")
+        say("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        diffs = []
+        for seed in seeds:
+            split = split_edges(cora.edge_index, 0.05, 0.1,
+                                generator=torch.Generator().manual_seed(seed))
+            library = "-"
+            if dropout == 0:
+                result = train_link_predictor(cora, "mean-gcn", epochs=epochs, seed=seed,
+                                              patience=0, split=split, dropout=dropout,
+                                              progress=False)
+                library = f"{result.test_auc:.4f}"
+            torch.manual_seed(seed)  # the library's initial weights (train_link does the same)
+            ours = build_model("mean-gcn", x.shape[1], 64, 64, dropout)
+            theirs = make_model("cora-mean", "pyg", x.shape[1], 64)
+            theirs.input_dropout, theirs.dropout = True, dropout
+            copy_weights(ours.conv1, theirs.conv1)
+            copy_weights(ours.conv2, theirs.conv2)
+            graph = split.train_graph
+            edges = graph.edge_index
+            models = {"gnnkit": (ours, graph), "pyg": (theirs, edges)}
             with torch.no_grad():
-                z = model(x, train_edges)
-                pos, neg = dot_score(z, split.val_pos), dot_score(z, split.val_neg)
-            selection.update(epoch, model, float(pair_loss(pos, neg)), float(roc_auc(pos, neg)))
-        model.load_state_dict(selection.state)
-        model.eval()
-        with torch.no_grad():
-            z = model(x, train_edges)
-            theirs = float(roc_auc(dot_score(z, split.test_pos), dot_score(z, split.test_neg)))
-        theirs_s = time.perf_counter() - start
-        diffs.append(ours.test_auc - theirs)
-        say(f"| {seed} | {ours.test_auc:.4f} | {theirs:.4f} | {100 * diffs[-1]:+.1f} | "
-            f"{ours_s:.0f} | {theirs_s:.0f} |")
-    say(f"\nMean difference: {100 * sum(diffs) / len(diffs):+.2f} points.\n")
+                ours.eval()
+                theirs.eval()
+                initial = float((ours(x, graph) - theirs(x, edges)).abs().max())
+            optimizers = {name: torch.optim.Adam(model.parameters(), lr=0.01,
+                                                 weight_decay=5e-4)
+                          for name, (model, _) in models.items()}
+            selections = {name: BestValidation(0) for name in models}
+            seconds = {name: 0.0 for name in models}
+            sampler = torch.Generator().manual_seed(mix_seeds(seed, 0))
+            loss_gap = 0.0
+            for epoch in range(1, epochs + 1):
+                neg = negative_edges(graph, split.train_pos.shape[1], generator=sampler)
+                losses = {}
+                for name, (model, form) in models.items():
+                    start = time.perf_counter()
+                    model.train()
+                    optimizers[name].zero_grad(set_to_none=True)
+                    z = model(x, form)
+                    loss = pair_loss(dot_score(z, split.train_pos), dot_score(z, neg))
+                    loss.backward()
+                    optimizers[name].step()
+                    losses[name] = loss.item()
+                    model.eval()
+                    with torch.no_grad():
+                        z = model(x, form)
+                        pos, neg_val = dot_score(z, split.val_pos), dot_score(z, split.val_neg)
+                    selections[name].update(epoch, model, float(pair_loss(pos, neg_val)),
+                                            float(roc_auc(pos, neg_val)))
+                    seconds[name] += time.perf_counter() - start
+                loss_gap = max(loss_gap, abs(losses["gnnkit"] - losses["pyg"]))
+            test = {}
+            for name, (model, form) in models.items():
+                model.load_state_dict(selections[name].state)
+                model.eval()
+                with torch.no_grad():
+                    z = model(x, form)
+                    test[name] = float(roc_auc(dot_score(z, split.test_pos),
+                                               dot_score(z, split.test_neg)))
+            diffs.append(test["gnnkit"] - test["pyg"])
+            say(f"| {seed} | {library} | {test['gnnkit']:.4f} | {test['pyg']:.4f} | "
+                f"{100 * diffs[-1]:+.2f} | {selections['gnnkit'].best_epoch} / "
+                f"{selections['pyg'].best_epoch} | {loss_gap:.1e} | {initial:.1e} | "
+                f"{seconds['gnnkit']:.0f} + {seconds['pyg']:.0f} |")
+        mean = sum(diffs) / len(diffs)
+        spread = (sum((d - mean) ** 2 for d in diffs) / max(len(diffs) - 1, 1)) ** 0.5
+        say(f"\nMean difference over {len(diffs)} seeds: {100 * mean:+.2f} points "
+            f"(sample std {100 * spread:.2f}).\n")
 
 
 # ---------------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["negatives-worker"]:
+        negatives_worker(argv[1:])
+        return
     parser = argparse.ArgumentParser(prog="python -m bench graph-level",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true")
@@ -448,8 +616,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--mutag-epochs", type=int, default=50)
     parser.add_argument("--proteins-epochs", type=int, default=20)
     parser.add_argument("--link-epochs", type=int, default=100)
-    parser.add_argument("--link-seeds", type=int, default=2)
+    parser.add_argument("--link-seeds", type=int, default=3)
+    parser.add_argument("--link-dropouts", type=float, nargs="+", default=[0.0, 0.5],
+                        help="one table per dropout (0: off)")
     parser.add_argument("--no-synthetic", dest="synthetic", action="store_false")
+    parser.add_argument("--synthetic-negatives", type=int, default=1_000_000)
+    parser.add_argument("--negatives-timeout", type=float, default=900.0,
+                        help="seconds per library and graph (load and prepare included)")
+    parser.add_argument("--mem-limit-gb", type=float, default=16.0)
     parser.add_argument("--output", type=Path,
                         default=graphs.ROOT / "bench" / "results" / "graph-level.md")
     args = parser.parse_args(argv)
@@ -472,7 +646,7 @@ def main(argv: list[str] | None = None) -> None:
 
     start = time.perf_counter()
     say("# Graph-level and link-level benchmark: gnnkit vs PyG\n")
-    say(f"- command: `python -m bench.graph_level {' '.join(argv or sys.argv[1:])}`")
+    say(f"- command: `python -m bench.graph_level {' '.join(argv)}`")
     say(f"- commit: {git_revision()}; {datetime.datetime.now():%Y-%m-%d %H:%M}; load average "
         f"at start {os.getloadavg()[0]:.1f}")
     say(f"- {cpu_model()}, {os.cpu_count()} logical cores, torch {torch.__version__} "
