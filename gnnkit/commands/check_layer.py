@@ -1,12 +1,17 @@
 """``gnnkit check-layer``: is the layer in my file right? (see :func:`gnnkit.check_layer`)
 
     gnnkit check-layer FILE.py:ClassName --kind {mean-gcn,median-gcn,gat} [--param ROLE=PATH ...]
+        [--against OTHER.py:ClassName [--against-param ROLE=PATH ...]]
 
 Imports FILE.py (its folder first on the import path, so its own imports work), takes the class
-and prints the report. Exit status: 0 the layer is right, 1 it is wrong, 2 unusable input: no
-such file or class, a file that fails to import (its error is shown in a few lines) or takes
-longer than ``IMPORT_TIME_LIMIT`` seconds, a class whose constructor does not take
-``(in_features, out_features)``, a parameter that cannot be found.
+and prints the report. With ``--against`` a second form of the layer (the message form of a
+matrix-form layer, say) is checked too, and the two are run with the same weights on the same
+graphs and compared (see :mod:`gnnkit.check.layer_against`); ``--param`` applies to both,
+``--against-param`` to the second only. Exit status: 0 the layer is right (with ``--against``:
+both are right and agree), 1 it is wrong (or they differ), 2 unusable input: no such file or
+class, a file that fails to import (its error is shown in a few lines) or takes longer than
+``IMPORT_TIME_LIMIT`` seconds, a class whose constructor does not take ``(in_features,
+out_features)``, a parameter that cannot be found.
 
 While the file is imported and checked it is registered in ``sys.modules`` under a name of its
 own (so dataclasses, pickle and ``typing.get_type_hints`` find its classes), and its folder is
@@ -56,6 +61,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="where a parameter is when it is not named W, B or a, e.g. --param W=lin.weight",
     )
     parser.add_argument(
+        "--against", metavar="FILE.py:ClassName",
+        help="a second form of the same layer (e.g. the message form of a matrix-form layer): "
+        "both are checked, run with the same weights on the same graphs and compared",
+    )
+    parser.add_argument(
+        "--against-param", action="append", default=[], metavar="ROLE=PATH",
+        help="where a parameter of the --against layer is, e.g. --against-param W=lin.weight "
+        "(--param applies to both; this overrides it)",
+    )
+    parser.add_argument(
         "--time-limit", type=float, default=TIME_LIMIT, metavar="SECONDS",
         help=f"seconds each call of the constructor, forward or backward may take (default "
         f"{TIME_LIMIT:g}); a layer that takes longer is reported as wrong",
@@ -64,25 +79,51 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    path, _, class_name = args.target.rpartition(":")
-    if not path or not class_name:
-        raise UsageError(f"write the layer as FILE.py:ClassName, got {args.target!r}.")
-    params = {}
-    for item in args.param:
-        role, equals, attribute = item.partition("=")
-        if not equals or not role or not attribute:
-            raise UsageError(f"--param takes ROLE=PATH such as W=lin.weight, got {item!r}.")
-        params[role] = attribute
-    with _their_module(path) as module:
+    path, class_name = _target(args.target, "the layer")
+    params = _mappings(args.param, "--param")
+    against_params = _mappings(args.against_param, "--against-param")
+    if against_params and not args.against:
+        raise UsageError("--against-param maps the parameters of the --against layer; give "
+                         "that layer with --against OTHER.py:ClassName.")
+    options = {}
+    with contextlib.ExitStack() as stack:
+        module = stack.enter_context(_their_module(path))
         layer = _load_class(module, path, class_name)
+        if args.against:
+            other_path, other_class = _target(args.against, "--against")
+            same_file = os.path.abspath(other_path) == os.path.abspath(path)
+            other = module if same_file else stack.enter_context(_their_module(other_path))
+            options = {"against": _load_class(other, other_path, other_class),
+                       "against_params": against_params}
         try:
-            report = check_layer(layer, args.kind, params=params, time_limit=args.time_limit)
+            report = check_layer(layer, args.kind, params=params, time_limit=args.time_limit,
+                                 **options)
         except ParameterError as error:
             raise UsageError(error.cli) from None
         except (TypeError, ValueError) as error:
             raise UsageError(str(error)) from None
     print(report)
     return 0 if report.ok else 1
+
+
+def _target(text: str, what: str) -> tuple[str, str]:
+    """(path, class name) of ``FILE.py:ClassName``."""
+    path, _, class_name = text.rpartition(":")
+    if not path or not class_name:
+        option = "" if what == "the layer" else f"{what} "
+        raise UsageError(f"write {option or 'the layer as '}FILE.py:ClassName, got {text!r}.")
+    return path, class_name
+
+
+def _mappings(items: list[str], option: str) -> dict[str, str]:
+    """``{"W": "lin.weight"}`` from ``["W=lin.weight"]``."""
+    found = {}
+    for item in items:
+        role, equals, attribute = item.partition("=")
+        if not equals or not role or not attribute:
+            raise UsageError(f"{option} takes ROLE=PATH such as W=lin.weight, got {item!r}.")
+        found[role] = attribute
+    return found
 
 
 @contextlib.contextmanager
