@@ -290,6 +290,31 @@ def test_gat_pair_agrees():
     assert report.ok, str(report)
 
 
+def test_a_float32_form_is_compared_in_float32():
+    class Float32Message(MessageMeanGCN):
+        def forward(self, x, edge_index):
+            return super().forward(x.float(), edge_index).to(x.dtype)
+
+    report = check(MatrixMeanGCN, Float32Message)
+    assert report.ok, str(report)
+    assert any(n.startswith("passed: MatrixMeanGCN and Float32Message give the same output on 9 "
+                            "runs, compared in float32") for n in report.notes)
+
+
+def test_a_layer_that_never_runs_cannot_be_compared():
+    class Broken(MessageMeanGCN):
+        def forward(self, x, edge_index):
+            raise RuntimeError("not yet")
+
+    report = check(MatrixMeanGCN, Broken)
+    assert report.agree is None and not report.ok
+    assert report.verdict.startswith("MatrixMeanGCN and Broken could not be compared, and Broken "
+                                     "is wrong: 1 problem:")
+    assert "not run: the two agreeing (no run in which both gave an output [N, out])." in (
+        report.notes)
+    assert report.problems[0].startswith("Broken: forward raised RuntimeError: not yet")
+
+
 def test_bad_against_arguments():
     with pytest.raises(TypeError, match="against must be an nn.Module class or instance"):
         check(MatrixMeanGCN, 3)
@@ -361,15 +386,16 @@ def run(capsys, tmp_path, aggr="mean", *options):
 def test_cli_two_files_that_agree_exit_0(capsys, tmp_path):
     code, out, err = run(capsys, tmp_path, "mean", *WEIGHTS)
     assert code == 0 and err == "", out
-    assert out.startswith("MeanGCN (layer) and MeanGCN (against) agree, and both are correct")
+    assert out.startswith("matrix.py:MeanGCN and message.py:MeanGCN agree, and both are correct")
+    assert "\nagainst: MeanGCN is a correct mean-gcn layer" in out
 
 
 def test_cli_sum_instead_of_mean_exits_1_and_is_named(capsys, tmp_path):
     code, out, _ = run(capsys, tmp_path, "sum", *WEIGHTS)
     assert code == 1
-    assert out.startswith("MeanGCN (layer) and MeanGCN (against) do not agree, and MeanGCN "
-                          "(against) is wrong")
-    assert "The difference is a named mistake of MeanGCN (against)" in out
+    assert out.startswith("matrix.py:MeanGCN and message.py:MeanGCN do not agree, and "
+                          "message.py:MeanGCN is wrong")
+    assert "The difference is a named mistake of message.py:MeanGCN" in out
     assert "It sums the neighbours' features instead of averaging them" in out
 
 
@@ -379,6 +405,8 @@ def test_cli_unusable_against_exits_2(capsys, tmp_path):
     assert "no tensor 'W'" in err and "--against-param W=attribute.path" in err
     code, _, err = run(capsys, tmp_path, "mean", "--against-param", "X=W.weight")
     assert code == 2 and "--against-param X=...: a mean-gcn layer has the parameters" in err
+    code, _, err = run(capsys, tmp_path, "mean", *WEIGHTS, "--time-limit", "0")
+    assert code == 2 and "time_limit must be > 0" in err
     (tmp_path / "matrix.py").write_text(MATRIX)
     code = main(["check-layer", f"{tmp_path}/matrix.py:MeanGCN", "--kind", "mean-gcn",
                  "--against", f"{tmp_path}/matrix.py:Other"])

@@ -105,11 +105,8 @@ def check_layer(layer, kind: str, *, params: Mapping[str, str] | None = None,
         ValueError: an unknown ``kind``, a parameter that cannot be found, or a ``time_limit``
             that is not a positive number.
     """
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {', '.join(map(repr, KINDS))}, got {kind!r}.")
+    time_limit = _settings(kind, time_limit)
     roles = _roles(kind, params)
-    if time_limit is not None:
-        time_limit = check_real(time_limit, "time_limit", low=0, open_low=True)
     name, is_class = layer_name(layer, "layer")
     if against is not None or against_params is not None:
         from .layer_against import check_pair  # it builds on _Check
@@ -117,6 +114,15 @@ def check_layer(layer, kind: str, *, params: Mapping[str, str] | None = None,
         return check_pair(layer, against, kind, params=params, against_params=against_params,
                           time_limit=time_limit)
     return _Check(layer, name, kind, roles, is_class, time_limit).run()
+
+
+def _settings(kind: str, time_limit: float | None) -> float | None:
+    """The time limit as a float, once ``kind`` and ``time_limit`` are known to be usable."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(map(repr, KINDS))}, got {kind!r}.")
+    if time_limit is not None:
+        time_limit = check_real(time_limit, "time_limit", low=0, open_low=True)
+    return time_limit
 
 
 def _roles(kind: str, params, via: tuple[str, str] = PARAMS_OPTION) -> dict[str, str]:

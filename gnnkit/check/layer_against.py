@@ -29,11 +29,12 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor
 
-from .layer import KINDS, _Check, _roles, _Run, _size_of, _vector
+from .layer import KINDS, _Check, _roles, _Run, _settings, _size_of, _vector
 from .layer_cases import CLASS_SIZES, GRAPHS
 from .layer_run import (
     AGAINST_OPTION,
     PARAMS_OPTION,
+    TIME_LIMIT,
     TOLERANCE,
     dtype_name,
     find_parameters,
@@ -125,20 +126,26 @@ class PairReport(CheckReport):
 
 def check_pair(layer, against, kind: str, *, params: Mapping[str, str] | None = None,
                against_params: Mapping[str, str] | None = None,
-               time_limit: float | None = None) -> PairReport:
+               time_limit: float | None = TIME_LIMIT,
+               labels: tuple[str, str] | None = None) -> PairReport:
     """Check ``layer`` and ``against`` each against the reference and against each other (see
     the module docstring; called by :func:`gnnkit.check_layer` with ``against``).
+
+    ``labels`` name the two in the comparison (default: their class names, with "(layer)" and
+    "(against)" added when they are the same); ``gnnkit check-layer`` passes ``FILE.py:Class``
+    when two files hold classes of one name.
 
     Raises:
         TypeError: either is not an ``nn.Module`` class or instance, or a class that cannot be
             built as ``Class(in_features, out_features)``.
-        ValueError: two instances of different sizes, an unknown parameter mapping, or a
-            parameter that cannot be found (the message names ``params`` or
-            ``against_params``).
+        ValueError: an unknown ``kind``, a ``time_limit`` that is not a positive number, two
+            instances of different sizes, an unknown parameter mapping, or a parameter that
+            cannot be found (the message names ``params`` or ``against_params``).
     """
     if against is None:
         raise TypeError("against_params was given without against: pass the second layer as "
                         "against=OtherLayer.")
+    time_limit = _settings(kind, time_limit)
     name_a, class_a = layer_name(layer, "layer")
     name_b, class_b = layer_name(against, "against")
     roles_a = _roles(kind, params)
@@ -152,7 +159,9 @@ def check_pair(layer, against, kind: str, *, params: Mapping[str, str] | None = 
     sizes = tuple(CLASS_SIZES)
     if (size_a or size_b) and (size_a or size_b) not in sizes:
         sizes += (size_a or size_b,)
-    labels = (name_a, name_b) if name_a != name_b else (f"{name_a} (layer)", f"{name_b} (against)")
+    if labels is None:
+        labels = ((name_a, name_b) if name_a != name_b
+                  else (f"{name_a} (layer)", f"{name_b} (against)"))
     first = _Check(layer, name_a, kind, roles_a, class_a, time_limit, sizes=sizes if class_a
                    else None, paired=True)
     first_report = first.run()

@@ -34,6 +34,7 @@ from torch import nn
 
 from ..check import check_layer
 from ..check.layer import KINDS, TIME_LIMIT
+from ..check.layer_against import check_pair
 from ..check.layer_run import ParameterError, TimedOut, run_limited
 from . import UsageError
 
@@ -95,9 +96,16 @@ def run(args: argparse.Namespace) -> int:
             other = module if same_file else stack.enter_context(_their_module(other_path))
             options = {"against": _load_class(other, other_path, other_class),
                        "against_params": against_params}
+            if class_name == other_class and not same_file:  # name them by their files
+                options["labels"] = (f"{os.path.basename(path)}:{class_name}",
+                                     f"{os.path.basename(other_path)}:{other_class}")
         try:
-            report = check_layer(layer, args.kind, params=params, time_limit=args.time_limit,
-                                 **options)
+            if "labels" in options:
+                report = check_pair(layer, options.pop("against"), args.kind, params=params,
+                                    time_limit=args.time_limit, **options)
+            else:
+                report = check_layer(layer, args.kind, params=params,
+                                     time_limit=args.time_limit, **options)
         except ParameterError as error:
             raise UsageError(error.cli) from None
         except (TypeError, ValueError) as error:
