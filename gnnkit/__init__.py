@@ -9,6 +9,7 @@ from ._moved import MOVED_MODULES, moved_module
 from .check import (
     CheckReport,
     check_adjacency,
+    check_answers,
     check_laplacian,
     check_laplacian_step,
     check_layer,
@@ -35,6 +36,7 @@ __all__ = [
     "adjacency",
     "as_graph",
     "check_adjacency",
+    "check_answers",
     "check_laplacian",
     "check_laplacian_step",
     "check_layer",
