@@ -494,6 +494,17 @@ def part_accuracy(args, say) -> None:
     say("")
 
 
+class _PlainDropout(torch.nn.Module):
+    """``F.dropout`` as a module: the input dropout of the shared-masks comparison."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        return F.dropout(x, self.p, self.training)
+
+
 def part_link(args, say) -> None:
     from bench.cases import copy_weights, make_model
     from gnnkit.data.datasets import load_dataset, normalize_rows
@@ -525,9 +536,16 @@ def part_link(args, say) -> None:
         "training loss over the epochs; `initial diff` the largest difference of the two "
         "encoders' outputs before training (eval mode).\n")
     x = normalize_rows(cora.x)
-    for dropout in args.link_dropouts:
+    variants = [(p, False) for p in args.link_dropouts if args.link_masks != "shared" or p == 0]
+    if args.link_masks != "own":
+        variants += [(p, True) for p in args.link_dropouts if p > 0]
+    for dropout, shared in variants:
         masks = ("off" if dropout == 0 else
-                 f"{dropout} on input and hidden, each library drawing its own masks")
+                 f"{dropout} on input and hidden, each library drawing its own masks"
+                 if not shared else
+                 f"{dropout} on input and hidden, the same masks for both (the global "
+                 "generator seeded alike before each library's training step, gnnkit's "
+                 "sparse-input dropout replaced by `F.dropout`, so both draw the same calls)")
         say(f"### Dropout {masks}\n")
         say("| seed | library loop AUC | gnnkit AUC | PyG AUC | difference (points) | best "
             "epoch (gnnkit / PyG) | max loss gap | initial diff | s (gnnkit + PyG) |")
@@ -537,7 +555,7 @@ def part_link(args, say) -> None:
             split = split_edges(cora.edge_index, 0.05, 0.1,
                                 generator=torch.Generator().manual_seed(seed))
             library = "-"
-            if dropout == 0:
+            if dropout == 0 and not args.link_skip_library:
                 result = train_link_predictor(cora, "mean-gcn", epochs=epochs, seed=seed,
                                               patience=0, split=split, dropout=dropout,
                                               progress=False)
@@ -548,6 +566,8 @@ def part_link(args, say) -> None:
             theirs.input_dropout, theirs.dropout = True, dropout
             copy_weights(ours.conv1, theirs.conv1)
             copy_weights(ours.conv2, theirs.conv2)
+            if shared:
+                ours.input_dropout = _PlainDropout(dropout)
             graph = split.train_graph
             edges = graph.edge_index
             models = {"gnnkit": (ours, graph), "pyg": (theirs, edges)}
@@ -569,6 +589,8 @@ def part_link(args, say) -> None:
                     start = time.perf_counter()
                     model.train()
                     optimizers[name].zero_grad(set_to_none=True)
+                    if shared:
+                        torch.manual_seed(mix_seeds(seed, epoch))
                     z = model(x, form)
                     loss = pair_loss(dot_score(z, split.train_pos), dot_score(z, neg))
                     loss.backward()
@@ -619,6 +641,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--link-seeds", type=int, default=3)
     parser.add_argument("--link-dropouts", type=float, nargs="+", default=[0.0, 0.5],
                         help="one table per dropout (0: off)")
+    parser.add_argument("--link-masks", choices=("own", "shared", "both"), default="own",
+                        help="dropout > 0: each library its own masks, the same masks for "
+                             "both, or a table of each")
+    parser.add_argument("--link-skip-library", action="store_true",
+                        help="leave out the train_link_predictor column")
     parser.add_argument("--no-synthetic", dest="synthetic", action="store_false")
     parser.add_argument("--synthetic-negatives", type=int, default=1_000_000)
     parser.add_argument("--negatives-timeout", type=float, default=900.0,
