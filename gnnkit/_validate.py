@@ -173,15 +173,16 @@ def check_node_ids(edge_index: Tensor, num_nodes: int, name: str = "edge_index")
         )
 
 
-def check_int(value, name: str, *, low: int | None = None, high: int | None = None) -> int:
-    """An integer setting (a Python or numpy int, or a one-element integer tensor; never a
-    bool or a float) within ``low..high``; returned as a Python ``int``.
+def check_int(value, name: str, *, low: int | None = None, high: int | None = None,
+              tensor: bool = False) -> int:
+    """An integer setting (a Python or numpy int, never a bool or a float; with ``tensor=True``
+    also a one-element integer tensor) within ``low..high``; returned as a Python ``int``.
 
     Raises:
         TypeError: not an integer.
         ValueError: outside the bounds (the message names the argument and the bounds).
     """
-    if isinstance(value, Tensor) and value.numel() == 1 and not (
+    if tensor and isinstance(value, Tensor) and value.numel() == 1 and not (
         value.is_floating_point() or value.is_complex() or value.dtype == torch.bool
     ):
         value = int(value)

@@ -141,7 +141,7 @@ def matrix_power(A, n: int) -> Tensor:
     Sparse input gives a dense result. Any n works (``10**20`` too): it takes log2(n) products.
     """
     A = as_exact_matrix(A)
-    n = check_int(n, "n", low=0)
+    n = check_int(n, "n", low=0, tensor=True)
     size = A.size(0)
     if A.is_floating_point():
         return _power_by_squaring(A, n, torch.mm, torch.eye(size, dtype=A.dtype))
@@ -172,7 +172,7 @@ def exact_matrix_power(A, n: int) -> list[list[int]]:
             20,000 digits) on the way.
     """
     A = as_exact_matrix(A)
-    n = check_int(n, "n", low=0)
+    n = check_int(n, "n", low=0, tensor=True)
     if A.is_floating_point():
         raise TypeError(
             f"exact_matrix_power needs an integer matrix A, got dtype {A.dtype}; use "
@@ -217,14 +217,14 @@ def walks(A, i: int, j: int, n: int, *, limit: int = 10_000) -> list[list[int]]:
     A = as_exact_matrix(A)
     size = A.size(0)
     for name, value in (("i", i), ("j", j)):
-        value = check_int(value, name, low=0)
+        value = check_int(value, name, low=0, tensor=True)
         if value >= size:
             raise ValueError(
                 f"{name} = {value} is not a node of A, which has {size} rows (nodes 0..{size - 1}); "
                 "ids are 0-based, so subtract 1 from a figure's numbering."
             )
-    n = check_int(n, "n", low=0)
-    limit = check_int(limit, "limit", low=0)
+    n = check_int(n, "n", low=0, tensor=True)
+    limit = check_int(limit, "limit", low=0, tensor=True)
     if n == 0:
         return [[i]] if i == j else []
     nonzero = A != 0
