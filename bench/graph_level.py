@@ -536,13 +536,19 @@ def part_link(args, say) -> None:
         "training loss over the epochs; `initial diff` the largest difference of the two "
         "encoders' outputs before training (eval mode).\n")
     x = normalize_rows(cora.x)
-    variants = [(p, False) for p in args.link_dropouts if args.link_masks != "shared" or p == 0]
-    if args.link_masks != "own":
+    variants = [(p, False) for p in args.link_dropouts
+                if args.link_masks in ("own", "both") or p == 0]
+    if args.link_masks in ("shared", "both"):
         variants += [(p, True) for p in args.link_dropouts if p > 0]
+    if args.link_masks == "own-plain":
+        variants += [(p, "plain") for p in args.link_dropouts if p > 0]
     for dropout, shared in variants:
         masks = ("off" if dropout == 0 else
                  f"{dropout} on input and hidden, each library drawing its own masks"
                  if not shared else
+                 f"{dropout} on input and hidden, each library drawing its own masks, gnnkit's "
+                 "sparse-input dropout replaced by `F.dropout` (as PyG's model has)"
+                 if shared == "plain" else
                  f"{dropout} on input and hidden, the same masks for both (the global "
                  "generator seeded alike before each library's training step, gnnkit's "
                  "sparse-input dropout replaced by `F.dropout`, so both draw the same calls)")
@@ -566,7 +572,7 @@ def part_link(args, say) -> None:
             theirs.input_dropout, theirs.dropout = True, dropout
             copy_weights(ours.conv1, theirs.conv1)
             copy_weights(ours.conv2, theirs.conv2)
-            if shared:
+            if shared:  # True or "plain"
                 ours.input_dropout = _PlainDropout(dropout)
             graph = split.train_graph
             edges = graph.edge_index
@@ -589,7 +595,7 @@ def part_link(args, say) -> None:
                     start = time.perf_counter()
                     model.train()
                     optimizers[name].zero_grad(set_to_none=True)
-                    if shared:
+                    if shared is True:
                         torch.manual_seed(mix_seeds(seed, epoch))
                     z = model(x, form)
                     loss = pair_loss(dot_score(z, split.train_pos), dot_score(z, neg))
@@ -641,9 +647,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--link-seeds", type=int, default=3)
     parser.add_argument("--link-dropouts", type=float, nargs="+", default=[0.0, 0.5],
                         help="one table per dropout (0: off)")
-    parser.add_argument("--link-masks", choices=("own", "shared", "both"), default="own",
+    parser.add_argument("--link-masks", choices=("own", "shared", "both", "own-plain"),
+                        default="own",
                         help="dropout > 0: each library its own masks, the same masks for "
-                             "both, or a table of each")
+                             "both, a table of each, or own masks with gnnkit's input "
+                             "dropout replaced by F.dropout")
     parser.add_argument("--link-skip-library", action="store_true",
                         help="leave out the train_link_predictor column")
     parser.add_argument("--no-synthetic", dest="synthetic", action="store_false")
