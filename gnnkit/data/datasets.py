@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..ops.features import csr_parts, is_sparse
+from ..ops.features import sparse_features as to_sparse
 from .node_data import NodeData
 
 PLANETOID_NAMES = ("Cora", "CiteSeer", "PubMed")
@@ -25,7 +27,15 @@ _PLANETOID_PARTS = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
 
 
 def normalize_rows(x: Tensor) -> Tensor:
-    """Scale each row of ``x`` ``[N, F]`` to sum to 1; all-zero rows stay zero."""
+    """Scale each row of ``x`` ``[N, F]`` to sum to 1; all-zero rows stay zero. A sparse ``x``
+    gives a sparse CSR result with the same pattern."""
+    if is_sparse(x):
+        rowptr, col, values = csr_parts(x)
+        row_sum = torch.segment_reduce(values, "sum", offsets=rowptr, axis=0)
+        row_sum = torch.where(row_sum == 0, torch.ones_like(row_sum), row_sum)
+        divisor = torch.repeat_interleave(row_sum, rowptr.diff())
+        return torch.sparse_csr_tensor(rowptr, col, values / divisor, x.shape,
+                                       check_invariants=False)
     row_sum = x.sum(dim=1, keepdim=True)
     return x / torch.where(row_sum == 0, torch.ones_like(row_sum), row_sum)
 
@@ -103,7 +113,8 @@ def _read_planetoid_part(path: Path):
 
 
 def planetoid(
-    root: str | Path, name: str = "Cora", normalize_features: bool = False
+    root: str | Path, name: str = "Cora", normalize_features: bool = False,
+    sparse_features: bool = False,
 ) -> NodeData:
     """Load a Planetoid citation graph (Cora, CiteSeer, PubMed) from its original raw files.
 
@@ -115,7 +126,10 @@ def planetoid(
       of ``tx`` / ``ty`` is node ``test.index[k]``. Ids inside the test range
       with no row (isolated CiteSeer nodes) get all-zero features and label 0.
     * Features ``x``: ``[N, F]`` float32, binary bag of words; row-normalised
-      (each row sums to 1) when ``normalize_features`` is True.
+      (each row sums to 1) when ``normalize_features`` is True; a sparse CSR tensor when
+      ``sparse_features`` is True (Cora's are 1.3% non-zero; every gnnkit layer and model
+      takes either form, see :mod:`gnnkit.ops.features`; full-batch training converts to the
+      sparse form by itself).
     * Labels ``y``: ``[N]`` long, argmax of the one-hot label rows (0 for an
       all-zero row).
     * Edges: the adjacency lists of ``graph`` (``key -> neighbour``) with
@@ -153,11 +167,12 @@ def planetoid(
     dst = torch.tensor([v for nbrs in graph.values() for v in nbrs], dtype=torch.long)
 
     x = torch.from_numpy(features)
+    x = normalize_rows(x) if normalize_features else x
     num_train = len(raw["y"])
     return NodeData.from_edge_index(
         _undirected_edge_index(src, dst, num_nodes),
         name=name,
-        x=normalize_rows(x) if normalize_features else x,
+        x=to_sparse(x) if sparse_features else x,
         y=torch.from_numpy(one_hot.argmax(axis=1)),
         train_mask=_index_to_mask(torch.arange(num_train), num_nodes),
         val_mask=_index_to_mask(torch.arange(num_train, num_train + 500), num_nodes),

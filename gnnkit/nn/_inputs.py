@@ -7,17 +7,22 @@ from torch import Tensor
 
 from .._validate import tensor_graph_form
 from ..graph import Graph, as_graph
+from ..ops.features import is_sparse
 
 
 def check_features(x, in_features: int | None = None, name: str = "x", *,
                    dtype: torch.dtype | None = None) -> Tensor:
-    """Check node features: a floating tensor [N, F] (with F = ``in_features`` if given).
+    """Check node features: a floating tensor [N, F] (with F = ``in_features`` if given),
+    dense or in a sparse CSR/COO layout (:mod:`gnnkit.ops.features`).
 
     With ``dtype`` (the layer's parameter dtype) a mismatch is refused, except under
     ``torch.autocast``, which mixes dtypes on purpose.
     """
     if not isinstance(x, Tensor):
         raise TypeError(f"{name} must be a torch tensor [N, F], got {type(x).__name__}.")
+    if x.layout != torch.strided and not is_sparse(x):
+        raise TypeError(f"{name} must be a dense tensor or a sparse CSR/COO one, got layout "
+                        f"{x.layout}; use {name}.to_sparse_csr() or {name}.to_dense().")
     if not x.is_floating_point():
         raise TypeError(f"{name} must be a floating tensor, got {x.dtype}; use {name}.float().")
     if x.dim() != 2:

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._validate import check_int, check_real
-from ..ops import edge_softmax, multi_head_spmm
+from ..ops import edge_softmax, feature_linear, multi_head_spmm
 from ._inputs import check_features, graph_for
 
 
@@ -44,7 +44,8 @@ class GATConv(nn.Module):
         bias: add a learnable bias ([heads*C] if concat else [C]).
 
     Shapes:
-        x [N, F_in], graph with N nodes -> [N, heads*C] or [N, C]. ``W`` [heads*C, F_in],
+        x [N, F_in] (dense, or sparse CSR/COO: the product ``W x`` then reads only its stored
+        values), graph with N nodes -> [N, heads*C] or [N, C]. ``W`` [heads*C, F_in],
         ``att_src`` and ``att_dst`` [heads, C].
     """
 
@@ -91,7 +92,7 @@ class GATConv(nn.Module):
         _, source, _ = graph.csr
         target = graph.csr_target
 
-        z = (x @ self.W.t()).view(x.size(0), self.heads, self.out_features)  # [N, H, C]
+        z = feature_linear(x, self.W).view(x.size(0), self.heads, self.out_features)  # [N,H,C]
         score_src = (z * self.att_src).sum(-1)  # [N, H]
         score_dst = (z * self.att_dst).sum(-1)
         scores = score_src.index_select(0, source) + score_dst.index_select(0, target)

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..graph import Graph
+from ..ops import dense_features
 from ._inputs import check_features, graph_for
 from .message_passing import MessagePassing
 
@@ -29,8 +30,8 @@ class GINConv(MessagePassing):
         train_eps: learn eps (a parameter) instead of keeping it fixed (a buffer).
 
     Shapes:
-        x [N, F_in], graph with N nodes (any form :func:`gnnkit.as_graph` takes) ->
-        [N, F_out].
+        x [N, F_in] (a sparse CSR/COO x is made dense: ``nn`` takes dense input), graph with N
+        nodes (any form :func:`gnnkit.as_graph` takes) -> [N, F_out].
     """
 
     def __init__(self, nn: nn.Module, eps: float = 0.0, train_eps: bool = False):
@@ -60,8 +61,8 @@ class GINConv(MessagePassing):
 
     def forward(self, x: Tensor, graph) -> Tensor:
         """``nn((1 + eps) x + A x)``: x [N, F_in], graph with N nodes -> [N, F_out]."""
-        check_features(x, self.in_features,
-                       dtype=next((p.dtype for p in self.nn.parameters()), None))
+        x = dense_features(check_features(
+            x, self.in_features, dtype=next((p.dtype for p in self.nn.parameters()), None)))
         if self._plain_sum() and x.device.type == "cpu" and x.dtype in _GATHER_SUM_DTYPES and (
             not torch.compiler.is_compiling()
         ):

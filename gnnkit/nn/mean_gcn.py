@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ..ops.features import dense_features, feature_linear, is_sparse
 from ._inputs import check_features, is_dense_adjacency
 from ._root_weight import RootWeightConv
 
@@ -21,7 +22,9 @@ class MeanGCNConv(RootWeightConv):
     in_features`` it multiplies by ``W`` first and averages the narrower ``H W^T`` (the mean is
     linear, so the order does not change the result). A dense adjacency [N, N] (floating or
     boolean) takes the literal matrix formula ``diag(1/d) @ A @ H @ W.T + H @ B.T`` instead,
-    with A read as its 0/1 pattern; both give the same numbers.
+    with A read as its 0/1 pattern; both give the same numbers. A sparse (CSR/COO) ``x``, such
+    as bag-of-words features, is multiplied by ``[W; B]`` first in one product over its stored
+    values (:func:`gnnkit.ops.feature_linear`), then the narrow ``x W^T`` is averaged.
 
     Args:
         in_features: F_in.
@@ -29,7 +32,7 @@ class MeanGCNConv(RootWeightConv):
         bias: add a learnable bias [F_out].
 
     Shapes:
-        x [N, F_in], graph with N nodes -> [N, F_out]. Parameters ``W`` and ``B`` are
+        x [N, F_in] (dense or sparse), graph with N nodes -> [N, F_out]. Parameters ``W`` and ``B`` are
         [F_out, F_in] (as in the homework), ``bias`` [F_out] or None.
     """
 
@@ -41,7 +44,11 @@ class MeanGCNConv(RootWeightConv):
         :func:`gnnkit.as_graph` takes, or a dense adjacency) -> [N, F_out]."""
         check_features(x, self.in_features, dtype=self.W.dtype)
         if is_dense_adjacency(graph, x.size(0)):
-            return self.add_bias(self._dense_formula(x, graph))
+            return self.add_bias(self._dense_formula(dense_features(x), graph))
+        if is_sparse(x):
+            neighbours, root = feature_linear(x, torch.cat([self.W, self.B])).split(
+                self.out_features, dim=1)
+            return self.add_bias(self.propagate(graph, x=neighbours) + root)
         narrow_first = self.out_features < self.in_features
         mean = self.propagate(graph, x=x @ self.W.t() if narrow_first else x)
         neighbours = mean if narrow_first else mean @ self.W.t()

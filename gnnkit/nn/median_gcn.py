@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ..ops import dense_features
 from ._inputs import check_features
 from ._root_weight import RootWeightConv
 
@@ -26,8 +27,9 @@ class MedianGCNConv(RootWeightConv):
         bias: add a learnable bias [F_out].
 
     Shapes:
-        x [N, F_in], graph with N nodes (any form :func:`gnnkit.as_graph` accepts)
-        -> [N, F_out]; ``W`` and ``B`` are [F_out, F_in].
+        x [N, F_in] (a sparse CSR/COO x is made dense: the median selects per feature among
+        the neighbours' values, zeros included), graph with N nodes (any form
+        :func:`gnnkit.as_graph` accepts) -> [N, F_out]; ``W`` and ``B`` are [F_out, F_in].
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = False):
@@ -36,6 +38,6 @@ class MedianGCNConv(RootWeightConv):
     def forward(self, x: Tensor, graph) -> Tensor:
         """``W median_{j -> i} x_j + B x_i (+ bias)``: x [N, F_in], graph with N nodes
         -> [N, F_out]."""
-        check_features(x, self.in_features, dtype=self.W.dtype)
+        x = dense_features(check_features(x, self.in_features, dtype=self.W.dtype))
         median = self.propagate(graph, x=x)
         return self.add_bias(torch.addmm(x @ self.B.t(), median, self.W.t()))

@@ -38,6 +38,7 @@ from torch import Tensor, nn
 
 from .. import ops
 from ..graph import Graph
+from ..ops.features import dense_features
 from ._inputs import graph_for
 from .aggr import Aggregation, resolve_aggregation
 
@@ -95,7 +96,9 @@ class MessagePassing(nn.Module):
 
     def propagate(self, graph, **kwargs) -> Tensor:
         """Run message -> aggregate -> update over ``graph`` (any form accepted by
-        :func:`gnnkit.as_graph`); node tensors in ``kwargs`` are [N, ...]."""
+        :func:`gnnkit.as_graph`); node tensors in ``kwargs`` are [N, ...] (a sparse CSR/COO
+        one is made dense: messages are rows of dense tensors)."""
+        kwargs = {name: dense_features(value) for name, value in kwargs.items()}
         reference = _first_node_tensor(kwargs, self._message_args)
         graph = graph_for(graph, reference)
         _check_node_tensors(kwargs, self._message_args, graph.num_nodes)

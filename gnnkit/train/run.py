@@ -139,7 +139,8 @@ def train(
         )
     device = torch.device(config.device)
     graph = graph if graph is not None else dataset.graph()
-    data = TrainingData.on_device(dataset, graph, config.normalize_features, device)
+    data = TrainingData.on_device(dataset, graph, config.normalize_features, device,
+                                  sparse_features=not config.mini_batch)
 
     torch.manual_seed(seed)
     model = model_for(config, dataset.num_features, dataset.num_classes, device)
