@@ -92,10 +92,11 @@ class GATConv(nn.Module):
         _, source, _ = graph.csr
         target = graph.csr_target
 
-        z = feature_linear(x, self.W).view(x.size(0), self.heads, self.out_features)  # [N,H,C]
-        score_src = (z * self.att_src).sum(-1)  # [N, H]
-        score_dst = (z * self.att_dst).sum(-1)
-        scores = score_src.index_select(0, source) + score_dst.index_select(0, target)
+        z = feature_linear(x, self.W)  # [N, H*C]
+        node_scores = z @ self._attention_matrix()  # [N, 2H]: a_src^k . z^k, then a_dst^k . z^k
+        scores = (node_scores[:, : self.heads].index_select(0, source)
+                  + node_scores[:, self.heads:].index_select(0, target))  # [E, H]
+        z = z.view(x.size(0), self.heads, self.out_features)  # [N, H, C]
         alpha = edge_softmax(graph, F.leaky_relu(scores, self.negative_slope))  # [E, H]
         weights = F.dropout(alpha, self.dropout, self.training)  # [E, H]
         out = multi_head_spmm(graph, weights, z)  # [N, H, C]
@@ -105,6 +106,16 @@ class GATConv(nn.Module):
         if return_attention_weights:
             return out, (torch.stack([source, target]), alpha)
         return out
+
+    def _attention_matrix(self) -> Tensor:
+        """[H*C, 2H], block diagonal: column k holds ``att_src[k]`` in rows k*C..(k+1)*C-1,
+        column H + k holds ``att_dst[k]`` there, so ``z @ M`` gives every node's source and
+        target score per head in one product (no [N, H, C] temporary)."""
+        heads, channels = self.heads, self.out_features
+        eye = torch.eye(heads, dtype=self.W.dtype, device=self.W.device)
+        both = torch.stack([self.att_src, self.att_dst])  # [2, H, C]
+        blocks = both.unsqueeze(-1) * eye.view(1, heads, 1, heads)  # [2, H, C, H]
+        return blocks.permute(1, 2, 0, 3).reshape(heads * channels, 2 * heads)
 
     def __repr__(self) -> str:
         return (
