@@ -90,9 +90,11 @@ class NodeClassifier(nn.Module):
                 module.reset_parameters()
 
     def forward(self, x: Tensor, graph) -> Tensor:
-        """Logits: [N, C] for one graph; for a list of per-layer graphs, [n, C] with
+        """Logits: [N, C] for one graph (any form :func:`gnnkit.as_graph` takes, converted
+        once per call); for a list of per-layer graphs, [n, C] with
         ``n = graph[-1].num_nodes`` (the seeds come first)."""
         if not isinstance(graph, (list, tuple)):
+            graph = as_graph(graph, x.size(0))  # converted once, shared by the layers
             for index in range(self.num_layers):
                 x = self.layer(index, x, graph)
             return x
