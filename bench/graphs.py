@@ -6,6 +6,8 @@
 * **Datasets** under :data:`DATASETS` (``$GNNKIT_DATA``, default ``../shared/datasets`` next
   to the repository): Cora (``planetoid/Cora/raw``), Slashdot (``snap/soc-Slashdot0902.txt.gz``,
   read by :func:`gnnkit.data.read_snap`), TU datasets (``tu/``).
+* **Planetoid-sized graphs** (:data:`PLANETOID_SIZED`, :func:`planetoid_sized`): seeded stand-ins
+  with the sizes of CiteSeer and PubMed (whose files are not on disk), for the epoch rows.
 * **Synthetic graphs** of :mod:`gnnkit.data.synthetic` (the products-size one is 2.4M nodes, 62M
   edges, 100 features): generated once, seed 0, into a :mod:`gnnkit.data.store` under one cache
   folder (:data:`CACHE`, ``--data-dir``) and memory-mapped from there.
@@ -88,11 +90,103 @@ def cora_missing(root: str | Path) -> str | None:
     return None
 
 
-def cora(root: str | Path):
-    """Cora (2708 nodes, 10556 directed edges, 1433 features, 7 classes), public split."""
+def cora(root: str | Path, normalize: bool = False):
+    """Cora (2708 nodes, 10556 directed edges, 1433 features, 7 classes), public split;
+    features as stored (binary), or each row divided by its sum with ``normalize``."""
     from gnnkit.data import planetoid
 
-    return planetoid(root, "Cora")
+    return planetoid(root, "Cora", normalize_features=normalize)
+
+
+# ---------------------------------------------------------------------------------- Planetoid-sized
+@dataclass(frozen=True)
+class PlanetoidSize:
+    """A synthetic stand-in for a Planetoid dataset: N nodes, ``num_pairs`` undirected edges
+    (2 x that many directed ones), F features of which about ``density`` are non-zero (binary
+    bag of words, or positive TF-IDF-like values), C classes."""
+
+    name: str
+    num_nodes: int
+    num_pairs: int
+    num_features: int
+    density: float
+    num_classes: int
+    binary: bool
+
+
+PLANETOID_SIZED = {
+    size.name: size
+    for size in (
+        PlanetoidSize("citeseer-sized", 3_327, 4_552, 3_703, 0.0085, 6, binary=True),
+        PlanetoidSize("pubmed-sized", 19_717, 44_324, 500, 0.10, 3, binary=False),
+    )
+}
+EPOCH_DATASETS = ("cora", *PLANETOID_SIZED)
+TRAIN_PER_CLASS = 20
+
+
+@dataclass
+class NodeTensors:
+    """One node-classification dataset as plain tensors: ``x`` [N, F] dense, ``edge_index``
+    [2, E], labels ``y`` [N], ``train_mask`` [N]."""
+
+    x: object
+    edge_index: object
+    y: object
+    train_mask: object
+    num_classes: int
+
+
+def planetoid_sized(size: PlanetoidSize, seed: int = 0) -> NodeTensors:
+    """The seeded synthetic graph of ``size``, laid out as :func:`gnnkit.data.planetoid` lays
+    out Cora:
+
+    * edges: ``num_pairs`` distinct node pairs drawn uniformly (no self-loops), each in both
+      directions, sorted by (target, source) as Planetoid's ``edge_index`` is; the degrees are
+      those of a uniform random graph, less skewed than the real citation graphs';
+    * features: each entry non-zero with probability ``density`` (1.0, or uniform in (0, 1) for
+      the TF-IDF-like ones), each row divided by its sum (as PyG's ``NormalizeFeatures``);
+    * labels: uniform random, except that the first 20 C nodes, the training nodes (the public
+      split's layout), hold 20 of each class in a random order.
+    """
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    n = size.num_nodes
+    pairs = torch.empty(0, dtype=torch.long)
+    while pairs.numel() < size.num_pairs:
+        ends = torch.randint(0, n, (2, 2 * size.num_pairs), generator=generator)
+        low, high = ends.min(0).values, ends.max(0).values
+        pairs = torch.cat([pairs, (low * n + high)[low != high]]).unique()
+    pairs = pairs[torch.randperm(pairs.numel(), generator=generator)[: size.num_pairs]]
+    u, v = pairs // n, pairs % n
+    keys = torch.cat([v * n + u, u * n + v]).sort().values  # (target, source), both directions
+    edge_index = torch.stack([keys % n, keys // n])
+
+    shape = (n, size.num_features)
+    present = torch.rand(shape, generator=generator) < size.density
+    values = torch.ones(shape) if size.binary else torch.rand(shape, generator=generator)
+    x = torch.where(present, values, torch.zeros(()))
+    x = x / x.sum(1, keepdim=True).clamp_min(torch.finfo(x.dtype).tiny)
+
+    num_train = TRAIN_PER_CLASS * size.num_classes
+    y = torch.randint(0, size.num_classes, (n,), generator=generator)
+    y[:num_train] = torch.arange(size.num_classes).repeat_interleave(TRAIN_PER_CLASS)[
+        torch.randperm(num_train, generator=generator)]
+    train_mask = torch.zeros(n, dtype=torch.bool)
+    train_mask[:num_train] = True
+    return NodeTensors(x, edge_index, y, train_mask, size.num_classes)
+
+
+def epoch_dataset(name: str, cora_root: str | Path, seed: int = 0) -> NodeTensors:
+    """A dataset of the epoch rows by name: ``cora`` (the real one, rows normalised so that
+    all three datasets are alike) or one of :data:`PLANETOID_SIZED`."""
+    if name == "cora":
+        data = cora(cora_root, normalize=True)
+        return NodeTensors(data.x, data.edge_index, data.y, data.train_mask, data.num_classes)
+    if name in PLANETOID_SIZED:
+        return planetoid_sized(PLANETOID_SIZED[name], seed)
+    raise ValueError(f"unknown dataset {name!r}: use one of {', '.join(EPOCH_DATASETS)}")
 
 
 # ---------------------------------------------------------------------------------- specs

@@ -43,9 +43,10 @@ def _version(package: str) -> str:
         return "not installed"
 
 
-def git_commit() -> tuple[str, bool]:
-    """(short commit of HEAD or ``"unknown"``, whether tracked files have changes)."""
-    root = Path(__file__).resolve().parent.parent
+def git_commit(root: str | Path | None = None) -> tuple[str, bool]:
+    """(short commit of HEAD or ``"unknown"``, whether tracked files have changes) of the
+    checkout at ``root`` (default: this repository)."""
+    root = Path(__file__).resolve().parent.parent if root is None else Path(root)
 
     def git(*args: str) -> str:
         return subprocess.run(["git", "--no-optional-locks", *args], cwd=root, check=False,
@@ -59,9 +60,9 @@ def git_commit() -> tuple[str, bool]:
     return revision or "unknown", bool(changed)
 
 
-def git_revision() -> str:
+def git_revision(root: str | Path | None = None) -> str:
     """``<commit>`` or ``<commit> + uncommitted changes``, for report headers."""
-    revision, changed = git_commit()
+    revision, changed = git_commit(root)
     return revision + (" + uncommitted changes" if changed else "")
 
 
@@ -233,8 +234,110 @@ def limit_section(results: Results) -> list[str]:
             "", "Largest size that finished: " + "; ".join(largest) + "."]
 
 
+# ---------------------------------------------------------------------------------- --epochs
+#: Column labels and meaning of the epoch rows' libraries (bench.cases.EPOCH_VARIANTS).
+EPOCH_LABELS = {"pyg": "PyG", "gnnkit": "gnnkit Graph", "gnnkit-raw": "gnnkit raw",
+                "gnnkit-dense": "gnnkit dense-x", "gnnkit-raw-dense": "gnnkit raw dense-x"}
+EPOCH_LEGEND = {
+    "pyg": "PyG: dense x, the raw edge_index (converted on every call), `F.dropout`",
+    "gnnkit": "gnnkit Graph: a `gnnkit.Graph` built once (its CSR layouts cached by the "
+              "warm-up step), x as a sparse CSR tensor (`x.to_sparse_csr()`), input dropout "
+              "`gnnkit.ops.feature_dropout` (on the stored values)",
+    "gnnkit-raw": "gnnkit raw: the raw edge_index on every call, sparse CSR x, "
+                  "`gnnkit.ops.feature_dropout`",
+    "gnnkit-dense": "gnnkit dense-x: a `gnnkit.Graph` built once, the dense x PyG gets, "
+                    "`F.dropout`",
+    "gnnkit-raw-dense": "gnnkit raw dense-x: the raw edge_index on every call, dense x, "
+                        "`F.dropout`",
+}
+EPOCH_MODEL_NAMES = {"epoch-mean": "mean-GCN", "epoch-median": "median-GCN", "epoch-gat": "GAT"}
+EPOCH_NOTE = (
+    "One epoch: forward in training mode, cross-entropy on the training nodes, backward, "
+    "Adam step (lr 0.005, weight decay 5e-4), then a forward of all nodes in eval mode without "
+    "gradients. Models (hidden 64, the same weights in every library): mean-GCN = "
+    "MeanGCNConv(F -> 64) -> ReLU -> dropout 0.5 -> MeanGCNConv(64 -> C), PyG "
+    "`SAGEConv(aggr=\"mean\")`; median-GCN the same with MedianGCNConv and "
+    "`SAGEConv(aggr=\"median\")`; GAT = dropout 0.6 -> GATConv(F -> 8 heads x 8) -> ELU -> "
+    "dropout 0.6 -> GATConv(64 -> C, 1 head), attention dropout 0.6. ms: median over the "
+    "timed repeats, the libraries interleaved round by round in one process; PyG / X: PyG ms "
+    "over X ms, above 1 means that gnnkit form is faster; peak MB: the extra memory one epoch "
+    "needs at its peak, each library in its own process, measured at the first thread count; "
+    "max abs diff: the largest difference of any gnnkit form's eval output from PyG's."
+)
+
+
+def epoch_datasets_table(results: Results, seed: int) -> list[str]:
+    """One line per dataset of the epoch rows: its size and where it comes from."""
+    lines, seen = [], set()
+    for row in results.rows:
+        if row.size in seen or not row.inputs:
+            continue
+        seen.add(row.size)
+        i = row.inputs
+        if row.size == "cora":
+            source = "Cora raw files (`gnnkit.data.planetoid`, public split), rows normalised"
+        else:
+            source = f"synthetic, seed {seed} (`bench.graphs.planetoid_sized`)"
+        lines.append([row.size, f"{i['num_nodes']:,}", f"{i['num_edges']:,}",
+                      f"{i['in_features']:,}", f"{100 * i['density']:.2f}%",
+                      str(i["num_classes"]), source])
+    return table(["dataset", "N", "E (directed)", "features", "non-zero", "classes", "data"],
+                 lines)
+
+
+def epoch_table(rows: list[Row], libs: list[str]) -> list[str]:
+    """Times, PyG / gnnkit ratios and peak memory of the epoch rows of one thread count."""
+    others = [lib for lib in libs if lib != "pyg"] if "pyg" in libs else []
+    header = ["dataset", "model",
+              *(f"{EPOCH_LABELS[lib]} ms" for lib in libs),
+              *(f"PyG / {EPOCH_LABELS[lib]}" for lib in others),
+              *(f"{EPOCH_LABELS[lib]} peak MB" for lib in libs),
+              "repeats (" + " / ".join(EPOCH_LABELS[lib] for lib in libs) + ")",
+              "max abs diff"]
+    lines = []
+    for row in rows:
+        pyg = row.time_ms.get("pyg")
+        lines.append([
+            row.size, EPOCH_MODEL_NAMES.get(row.case, row.case),
+            *(fmt(row.time_ms.get(lib)) for lib in libs),
+            *(ratio(pyg, row.time_ms.get(lib), "x") for lib in others),
+            *(fmt(row.memory_mb.get(lib)) for lib in libs),
+            " / ".join(str(row.repeats.get(lib, "")) for lib in libs) if row.repeats else "",
+            "" if row.max_diff is None else f"{row.max_diff:.1e}",
+        ])
+    return table(header, lines)
+
+
+def render_epochs(args, results: Results, argv: list[str]) -> str:
+    """The ``--epochs`` report: header, datasets, one table per thread count, legend, notes."""
+    results.threads = None  # one count per table, not one for the run
+    root = Path(__file__).resolve().parent.parent
+    gnnkit_dir = Path(results.gnnkit_file).parent.parent if results.gnnkit_file else root
+    counts = ", ".join(map(str, args.threads))
+    lines = [
+        f"## Full-batch epochs: gnnkit vs PyTorch Geometric on {device_label(args, results)}",
+        "", *machine_header(args, results, argv),
+        f"- gnnkit measured: `{gnnkit_dir}/gnnkit` (git {git_revision(gnnkit_dir)})",
+        (f"- Threads: {counts}, one table each; each worker sets OMP_NUM_THREADS and "
+         "MKL_NUM_THREADS to the count and calls `torch.set_num_threads` before computing"),
+        "", "### Datasets", "", *epoch_datasets_table(results, args.seed),
+    ]
+    for threads in args.threads:
+        rows = [row for row in results.rows if row.threads == threads]
+        if rows:
+            label = "torch's default thread count" if threads == 0 else (
+                f"{threads} thread{'s' if threads > 1 else ''}")
+            lines += ["", f"### {label}", "", *epoch_table(rows, list(args.libs))]
+    lines += ["", EPOCH_NOTE, "", *(f"- {EPOCH_LEGEND[lib]}" for lib in args.libs)]
+    if results.notes:
+        lines += ["", "### Notes", "", *(f"- {note}" for note in results.notes)]
+    return "\n".join(lines) + "\n"
+
+
 def render(args, results: Results, argv: list[str]) -> str:
     """The whole report as Markdown text."""
+    if getattr(args, "epochs", False):
+        return render_epochs(args, results, argv)
     title = f"## gnnkit vs PyTorch Geometric on {device_label(args, results)}"
     lines = [title, "", *machine_header(args, results, argv)]
     if results.rows:

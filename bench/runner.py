@@ -97,6 +97,14 @@ def run_work(events: str | Path | None, work: Callable[[], dict]) -> dict:
 
 
 # ---------------------------------------------------------------------------------- parent side
+def preload_without_gnnkit() -> None:
+    """Leave gnnkit out of the fork server's preloaded modules, so that each worker imports
+    it itself (from ``--gnnkit-path``). Call before the first :func:`run_forked`."""
+    if _contexts:
+        raise RuntimeError("the fork server has already started with gnnkit preloaded")
+    PRELOAD[:] = [name for name in PRELOAD if name.split(".")[0] != "gnnkit"]
+
+
 def _context(device: str):
     """Fork server (preloaded) on CPU, spawn on CUDA; created once per run."""
     method = "spawn" if device.startswith("cuda") else "forkserver"

@@ -8,6 +8,10 @@ For every (case, size) row:
    hide the other's number;
 2. one ``memory`` worker per library, each in its own process (skipped for a library that
    already failed in step 1, which then shows the same failure).
+
+The epoch rows of ``--epochs`` (:meth:`Suite.run_epochs`) are such rows, one per dataset, model
+and thread count, with the libraries of ``--libs``; the thread counts of one dataset and model
+run one after the other, and the memory of a row is measured at the first thread count only.
 """
 
 from __future__ import annotations
@@ -16,11 +20,14 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from .cases import EPOCH_CASES, LAYER_CASES, LIB_NAMES, LIBS
+from .cases import EPOCH_CASES, GRAPH_LIBS, LIB_NAMES, LIBS
 from .graphs import cora_missing, limit_size
 from .runner import WorkerResult, run_forked
 
 Value = float | str  # a measurement, or the reason there is none ("OOM", "timeout", ...)
+#: A library that caches nothing between steps (no Graph) and whose warm-up step took longer
+#: than this has its memory measured on its first step, without a warm-up step before it.
+SLOW_STEP_MS = 10_000
 
 
 @dataclass
@@ -38,6 +45,9 @@ class Row:
     csr_mb: float | None = None
     repeats: dict[str, int] = field(default_factory=dict)
     max_diff: float | None = None
+    threads: int | None = None  # the epoch rows' thread count
+    inputs: dict = field(default_factory=dict)  # the worker's "inputs" event
+    warm_ms: dict[str, float] = field(default_factory=dict)  # last warm-up step per library
 
 
 @dataclass
@@ -60,6 +70,7 @@ class Results:
     memory_method: str = ""
     threads: int | None = None
     device_name: str = ""
+    gnnkit_file: str = ""  # the gnnkit the workers imported (from the probe)
 
 
 def log(message: str) -> None:
@@ -75,11 +86,13 @@ class Suite:
         self.results = results
 
     # ------------------------------------------------------------------ workers
-    def _common(self, case: str, size: str) -> list[str]:
+    def _common(self, case: str, size: str, threads: int | None = None) -> list[str]:
         a = self.args
+        threads = a.threads[0] if threads is None else threads
         return ["--case", case, "--size", size, "--device", a.device, "--seed", str(a.seed),
-                "--threads", str(a.threads), "--cora-root", a.cora_root,
-                "--deadline-s", str(0.9 * a.timeout)]
+                "--threads", str(threads), "--cora-root", a.cora_root,
+                "--deadline-s", str(0.9 * a.timeout),
+                *(["--gnnkit-path", a.gnnkit_path] if a.gnnkit_path else [])]
 
     def _run(self, mode: str, options: list[str]) -> WorkerResult:
         from .worker import entry
@@ -92,29 +105,51 @@ class Suite:
             self.results.threads, self.results.device_name = env["threads"], env["device_name"]
         return result
 
-    def _time(self, case: str, size: str, libs: list[str]) -> WorkerResult:
+    def _time(self, case: str, size: str, libs: list[str],
+              threads: int | None = None) -> WorkerResult:
         a = self.args
-        return self._run("time", self._common(case, size) + [
+        return self._run("time", self._common(case, size, threads) + [
             "--libs", ",".join(libs), "--repeats", str(a.repeats), "--warmup", str(a.warmup),
             "--budget-s", str(a.budget)])
 
-    def _memory(self, case: str, size: str, lib: str) -> WorkerResult:
-        return self._run("memory", self._common(case, size) + ["--libs", lib])
+    def _memory(self, case: str, size: str, lib: str, threads: int | None = None,
+                warm_ms: float = 0.0) -> WorkerResult:
+        first_step = lib not in GRAPH_LIBS and warm_ms > SLOW_STEP_MS
+        return self._run("memory", self._common(case, size, threads) + [
+            "--libs", lib, "--warmup", "0" if first_step else "1"])
 
     def _note(self, row: Row, lib: str, what: str, result: WorkerResult) -> None:
+        threads = f", {row.threads} thread(s)" if row.threads else ""
         self.results.notes.append(
-            f"{row.case} / {row.size}, {LIB_NAMES[lib]} {what}: {result.status}: "
+            f"{row.case} / {row.size}{threads}, {LIB_NAMES[lib]} {what}: {result.status}: "
             f"{result.message}")
 
+    def probe(self) -> dict:
+        """The gnnkit the workers import: ``{"gnnkit_file", "sparse_features"}``."""
+        result = self._run("probe", ["--threads", "1", *(
+            ["--gnnkit-path", self.args.gnnkit_path] if self.args.gnnkit_path else [])])
+        event = result.find("probe")
+        if event is None:
+            raise SystemExit(f"cannot import gnnkit in a worker: {result.status}: "
+                             f"{result.message}")
+        self.results.gnnkit_file = event["gnnkit_file"]
+        return event
+
     # ------------------------------------------------------------------ rows
-    def run_row(self, case: str, size: str) -> Row:
-        """Time (interleaved) and memory (one process per library) of one case and size."""
-        row = Row(case, size)
-        variants = [] if case in EPOCH_CASES else ["gnnkit-raw"] + (
-            ["gnnkit-mp"] if case == "mean" else [])
-        timing = self._time(case, size, [*LIBS, *variants])
+    def run_row(self, case: str, size: str, libs: list[str] | None = None,
+                threads: int | None = None, memory: bool = True) -> Row:
+        """Time (interleaved) and memory (one process per library) of one case and size.
+
+        ``libs`` defaults to gnnkit and PyG, plus gnnkit on the raw edge_index (layer cases)
+        and the MessagePassing MeanGCN (mean); ``threads`` to the first of ``--threads``.
+        Without ``memory`` no memory worker runs."""
+        row = Row(case, size, threads=threads)
+        if libs is None:
+            libs = [*LIBS] if case in EPOCH_CASES else [*LIBS, "gnnkit-raw"] + (
+                ["gnnkit-mp"] if case == "mean" else [])
+        timing = self._time(case, size, libs, threads)
         self._absorb_time(row, timing)
-        missing = [lib for lib in LIBS if lib not in row.time_ms]
+        missing = [lib for lib in libs if lib not in row.time_ms]
         if missing:
             blamed = _interrupted_lib(timing)
             for lib in missing:
@@ -122,21 +157,26 @@ class Suite:
                     row.time_ms[lib] = timing.status
                     self._note(row, lib, "time", timing)
                     continue
-                alone = self._time(case, size, [lib])
+                alone = self._time(case, size, [lib], threads)
                 self._absorb_time(row, alone)
                 if lib not in row.time_ms:
                     row.time_ms[lib] = alone.status
                     self._note(row, lib, "time", alone)
 
-        to_measure = [lib for lib in LIBS if not isinstance(row.time_ms[lib], str)]
-        if case in LAYER_CASES and isinstance(row.time_ms.get("gnnkit-raw"), float):
-            to_measure.append("gnnkit-raw")
-        for lib in LIBS:
+        # Every library but the MessagePassing MeanGCN gets a memory worker, unless it failed.
+        measured = [lib for lib in libs if lib != "gnnkit-mp"]
+        to_measure = [lib for lib in measured if not isinstance(row.time_ms[lib], str)]
+        for lib in measured:
             if lib not in to_measure:
                 row.memory_mb[lib] = row.time_ms[lib]
+        if not memory:
+            self.results.rows.append(row)
+            return row
         # Memory numbers do not depend on CPU contention, so --quick runs both at once.
         with ThreadPoolExecutor(max_workers=2 if self.args.quick else 1) as pool:
-            outcomes = list(pool.map(lambda lib: self._memory(case, size, lib), to_measure))
+            outcomes = list(pool.map(
+                lambda lib: self._memory(case, size, lib, threads, row.warm_ms.get(lib, 0.0)),
+                to_measure))
         for lib, result in zip(to_measure, outcomes):
             event = result.find("memory", lib=lib)
             if event is None:
@@ -152,6 +192,7 @@ class Suite:
         for item in result.events:
             kind = item["event"]
             if kind == "inputs":
+                row.inputs = item
                 row.num_nodes, row.num_edges = item["num_nodes"], item["num_edges"]
                 row.features = f"{item['in_features']} -> {item['out_features']}"
             elif kind == "csr":
@@ -162,6 +203,8 @@ class Suite:
                 row.repeats.update(item["repeats"])
             elif kind == "time":
                 row.time_ms[item["lib"]] = item["median_ms"]
+            elif kind == "warmup-end":
+                row.warm_ms[item["lib"]] = item["ms"]
 
     def run_bandwidth(self, size: str) -> None:
         a = self.args
@@ -193,6 +236,32 @@ class Suite:
                     f"{LIB_NAMES[lib]} {_short(row.time_ms[lib], 'ms')} "
                     f"{_short(row.memory_mb[lib], 'MB')}" for lib in LIBS))
             on_progress()
+
+    # ------------------------------------------------------------------ --epochs
+    def run_epochs(self, on_progress) -> None:
+        """The epoch rows: for each of ``--datasets`` and ``--models``, one row per thread
+        count of ``--threads`` (run one after the other, so that the machine's load hits them
+        alike), each timing ``--libs`` interleaved; memory is measured with the first thread
+        count and shown in every table. ``on_progress()`` after each row."""
+        a = self.args
+        pairs = [(dataset, model) for dataset in a.datasets for model in a.models]
+        for number, (dataset, model) in enumerate(pairs, 1):
+            case = f"epoch-{model}"
+            if dataset == "cora" and (reason := cora_missing(a.cora_root)):
+                self.results.notes.append(f"cora skipped: {reason}")
+                log(f"[{number}/{len(pairs)}] cora / {model} skipped: {reason}")
+                continue
+            first = None
+            for threads in a.threads:
+                log(f"[{number}/{len(pairs)}] {dataset} / {model}, {threads} thread(s) ...")
+                row = self.run_row(case, dataset, list(a.libs), threads, memory=first is None)
+                if first is None:
+                    first = row
+                else:
+                    row.memory_mb = dict(first.memory_mb)
+                log("  " + ", ".join(f"{LIB_NAMES[lib]} {_short(row.time_ms[lib], 'ms')}"
+                                     for lib in a.libs))
+                on_progress()
 
     # ------------------------------------------------------------------ --find-limit
     def find_limit(self, on_progress) -> None:

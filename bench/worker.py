@@ -9,6 +9,12 @@ Modes:
 * ``bandwidth``: gnnkit ``spmm`` forward alone, and a plain copy, in bytes per second.
 * ``limit``: one GAT training step (forward, backward, SGD step) on one library; reports its
   time and the whole process's peak memory. Used by ``--find-limit``.
+* ``probe``: which gnnkit this worker imports (file, sparse node feature support), so that a
+  run can check ``--gnnkit-path`` and the variants asked for before measuring anything.
+
+``--gnnkit-path DIR`` imports gnnkit from ``DIR/gnnkit`` (e.g. a ``git worktree`` of an older
+commit) while the benchmark code stays this one; ``--threads T`` sets ``OMP_NUM_THREADS`` and
+``MKL_NUM_THREADS`` to T and ``torch.set_num_threads(T)`` before anything is computed.
 
 Results are JSON objects, one per line, appended (and flushed) to ``--events`` as they are
 known, so the parent keeps what was measured even if it has to kill this process. A failure
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -47,10 +54,11 @@ def emit(event: str, **fields) -> None:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.worker", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=("time", "memory", "bandwidth", "limit"))
+    parser.add_argument("mode", choices=("time", "memory", "bandwidth", "limit", "probe"))
     parser.add_argument("--events", required=True, help="file to append JSON result lines to")
     parser.add_argument("--case", default="gat")
-    parser.add_argument("--size", default="tiny", help="preset name or <nodes>x<edges>")
+    parser.add_argument("--size", default="tiny",
+                        help="preset name or <nodes>x<edges>; a dataset for the epoch-* cases")
     parser.add_argument("--libs", default="gnnkit,pyg")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
@@ -63,27 +71,45 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--copy-mb", type=int, default=256)
     parser.add_argument("--cora-root", default=str(CORA_ROOT))
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--gnnkit-path", help="import gnnkit from DIR/gnnkit")
     return parser.parse_args(argv)
 
 
+def use_gnnkit_from(path: str) -> None:
+    """Put ``path`` first on ``sys.path`` so that ``import gnnkit`` finds ``path/gnnkit``
+    (the ``bench`` package, already imported, stays this one)."""
+    if "gnnkit" in sys.modules:
+        raise RuntimeError("gnnkit was imported before --gnnkit-path could take effect")
+    sys.path.insert(0, os.path.abspath(path))
+
+
 def _setup(args: argparse.Namespace):
+    if args.threads > 0:
+        # Before torch computes anything, so that its OpenMP and MKL pools start this size.
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(args.threads)
     import torch
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     emit("env", threads=torch.get_num_threads(), torch=torch.__version__,
+         omp_num_threads=os.environ.get("OMP_NUM_THREADS", ""),
          device_name=torch.cuda.get_device_name(0) if args.device.startswith("cuda") else "cpu")
 
 
 def _inputs(args):
-    from .cases import EPOCH_CASES, make_inputs
+    import torch
+
+    from .cases import LAYER_CASES, MATRIX_CASES, make_inputs
     from .graphs import parse_size
 
-    size = None if args.case in EPOCH_CASES else parse_size(args.size)
-    inputs = make_inputs(args.case, size, args.seed, args.device, args.cora_root)
+    size = parse_size(args.size) if args.case in LAYER_CASES else None
+    inputs = make_inputs(args.case, args.size if args.case in MATRIX_CASES else size,
+                         args.seed, args.device, args.cora_root)
+    nonzero = int(torch.count_nonzero(inputs.x.detach()))
     emit("inputs", num_nodes=inputs.num_nodes, num_edges=inputs.num_edges,
          in_features=inputs.x.size(1),
-         out_features=size.out_features if size else inputs.num_classes)
+         out_features=size.out_features if size else inputs.num_classes,
+         num_classes=inputs.num_classes, density=nonzero / max(1, inputs.x.numel()))
     return size, inputs
 
 
@@ -111,11 +137,13 @@ def run_time(args) -> None:
         del graph
 
     prepared = prepare(args.case, libs, size, inputs, args.seed, args.device)
-    if len(prepared) > 1:
-        gnnkit_out, pyg_out = (prepared[lib].output() for lib in ("gnnkit", "pyg"))
-        emit("check", max_abs_diff=float((gnnkit_out - pyg_out).abs().max()),
-             max_abs_value=float(pyg_out.abs().max()))
-        del gnnkit_out, pyg_out
+    if "pyg" in prepared and len(prepared) > 1:
+        # The largest difference of any gnnkit form's output from PyG's (same weights).
+        pyg_out = prepared["pyg"].output()
+        diff = max(float((job.output() - pyg_out).abs().max())
+                   for lib, job in prepared.items() if lib != "pyg")
+        emit("check", max_abs_diff=diff, max_abs_value=float(pyg_out.abs().max()))
+        del pyg_out
     if args.case == "median" and "gnnkit" in prepared:
         # gnnkit's own mean layer on the same inputs, timed in the same rounds, so that the
         # median's cost relative to the mean does not drift with the machine between runs.
@@ -148,7 +176,8 @@ def run_time(args) -> None:
 
 def run_memory(args) -> None:
     """One warm-up step (gnnkit builds and caches its CSR here), then the peak of two
-    measured steps."""
+    measured steps; with ``--warmup 0`` (the suite's choice for a slow step of a library that
+    caches nothing between steps) the peak of the first step alone."""
     from .cases import prepare
     from .measure import PeakMemory, time_once
 
@@ -157,7 +186,7 @@ def run_memory(args) -> None:
         raise SystemExit("memory mode measures exactly one library (--libs gnnkit or pyg)")
     size, inputs = _inputs(args)
     job = prepare(args.case, libs, size, inputs, args.seed, args.device)[libs[0]]
-    warm = time_once(job.step, args.device)
+    warm = time_once(job.step, args.device) if args.warmup > 0 else math.inf
     peaks, method = [], ""
     # A second measured step guards against anything still initialising lazily; a slow step
     # (where that is negligible) is measured once.
@@ -237,13 +266,26 @@ def run_limit(args) -> None:
          seconds=seconds, peak_mb=process_peak_bytes(args.device) / 2**20)
 
 
-MODES = {"time": run_time, "memory": run_memory, "bandwidth": run_bandwidth, "limit": run_limit}
+def run_probe(args) -> None:
+    """Which gnnkit is imported, and whether it has sparse node features
+    (``gnnkit.ops.feature_dropout``)."""
+    import gnnkit
+    import gnnkit.ops
+
+    emit("probe", gnnkit_file=gnnkit.__file__,
+         sparse_features=hasattr(gnnkit.ops, "feature_dropout"))
+
+
+MODES = {"time": run_time, "memory": run_memory, "bandwidth": run_bandwidth, "limit": run_limit,
+         "probe": run_probe}
 
 
 def main(argv: list[str] | None = None) -> int:
     global _events_file, _started
     _started = time.monotonic()
     args = parse_args(argv)
+    if args.gnnkit_path:
+        use_gnnkit_from(args.gnnkit_path)
     if args.mode == "memory":
         pin_malloc()  # before torch allocates anything; see bench.measure
     with open(args.events, "a") as _events_file:
