@@ -222,3 +222,11 @@ def test_planetoid_sparse_features_match_the_dense_ones():
     assert sparse.x.layout == torch.sparse_csr
     assert sparse.x.to_dense().equal(dense.x)
     assert sparse.x._nnz() == int(torch.count_nonzero(dense.x))
+
+
+def test_a_store_holds_sparse_features_dense(tmp_path):
+    from gnnkit.data import store
+
+    x = mostly_zero(80, 50, density=0.03)
+    store.save(small_dataset(x.to_sparse_csr()), tmp_path / "s")
+    assert store.load(tmp_path / "s").x.equal(x)

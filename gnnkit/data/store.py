@@ -45,6 +45,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..ops.features import dense_features
 from .node_data import NodeData
 
 FORMAT = "gnnkit-graph-store"
@@ -60,7 +61,7 @@ _TORCH_DTYPES = {torch.long: np.int64, torch.bool: np.bool_, torch.float32: np.f
 # ------------------------------------------------------------------------------------ save
 def save(data: NodeData, folder: str | Path) -> Path:
     """Write ``data`` into ``folder`` atomically (see the module docstring): ``<array>.npy``
-    for each array and ``meta.json`` (format, version, name, num_nodes, num_edges,
+    for each array (a sparse ``x`` is written dense) and ``meta.json`` (format, version, name, num_nodes, num_edges,
     num_classes). An existing store in ``folder`` is replaced; any other non-empty folder is
     refused. Returns the folder's path.
 
@@ -101,7 +102,7 @@ def _to_arrays(data: NodeData) -> tuple[dict[str, np.ndarray], dict]:
             raise TypeError(f"data.{name} must be a torch tensor, got {type(value).__name__}.")
         if value.dtype not in _TORCH_DTYPES:
             raise TypeError(f"data.{name} has dtype {value.dtype}; {_expected(name)}.")
-        arrays[name] = value.detach().cpu().numpy()
+        arrays[name] = dense_features(value).detach().cpu().numpy()  # a store holds dense x
     num_nodes = max(arrays["rowptr"].shape[0] - 1, 0) if arrays["rowptr"].ndim else 0
     labels = arrays["y"]
     num_classes = int(labels.max()) + 1 if labels.size and labels.dtype == np.int64 else 1
