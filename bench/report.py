@@ -86,9 +86,15 @@ def machine_header(args, results: Results, argv: list[str]) -> list[str]:
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     cpu = (f"{cpu_model()}, {cores} logical cores ({usable} usable), "
            f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM; load average at start {load}")
+    root = Path(__file__).resolve().parent.parent
+    gnnkit_dir = Path(results.gnnkit_file).parent.parent if results.gnnkit_file else root
+    if gnnkit_dir == root:
+        gnnkit = f"gnnkit {_version('gnnkit')} (git {git_revision()})"
+    else:  # --gnnkit-path
+        gnnkit = (f"gnnkit from `{gnnkit_dir}` (git {git_revision(gnnkit_dir)}), benchmark "
+                  f"code git {git_revision()}")
     software = (f"Python {platform.python_version()}, torch {_version('torch')}{threads}, "
-                f"torch_geometric {_version('torch_geometric')}, gnnkit {_version('gnnkit')} "
-                f"(git {git_revision()})")
+                f"torch_geometric {_version('torch_geometric')}, {gnnkit}")
     settings = (f"seed {args.seed}, warm-up {args.warmup}, up to {args.repeats} repeats (fewer "
                 f"when a row's repeats would pass {args.budget:g} s), timeout "
                 f"{args.timeout:g} s per worker, memory cap {args.mem_limit_gb:g} GB")
@@ -311,13 +317,10 @@ def epoch_table(rows: list[Row], libs: list[str]) -> list[str]:
 def render_epochs(args, results: Results, argv: list[str]) -> str:
     """The ``--epochs`` report: header, datasets, one table per thread count, legend, notes."""
     results.threads = None  # one count per table, not one for the run
-    root = Path(__file__).resolve().parent.parent
-    gnnkit_dir = Path(results.gnnkit_file).parent.parent if results.gnnkit_file else root
     counts = ", ".join(map(str, args.threads))
     lines = [
         f"## Full-batch epochs: gnnkit vs PyTorch Geometric on {device_label(args, results)}",
         "", *machine_header(args, results, argv),
-        f"- gnnkit measured: `{gnnkit_dir}/gnnkit` (git {git_revision(gnnkit_dir)})",
         (f"- Threads: {counts}, one table each; each worker sets OMP_NUM_THREADS and "
          "MKL_NUM_THREADS to the count and calls `torch.set_num_threads` before computing"),
         "", "### Datasets", "", *epoch_datasets_table(results, args.seed),
