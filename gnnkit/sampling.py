@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ._threads import cpu_threads, resolve_threads
 from ._validate import check_int
 from .data.epoch_order import EpochOrder, mix_seeds
 from .graph import Graph
@@ -290,6 +291,10 @@ class NeighborLoader:
     Neighbours are drawn by :func:`sample_neighbors` with a generator seeded from
     ``(seed, epoch, rank)``, so an epoch can be replayed exactly.
 
+    Each batch is sampled and its rows gathered on ``threads`` CPU threads; the caller's own
+    ``torch.get_num_threads()`` is back before the batch is handed over, so the model's steps
+    run as the caller set them. The thread count never changes which nodes are drawn.
+
     Args:
         graph: the :class:`Graph` to sample from.
         x: [N, F] node features or None; only the rows of each batch are read, so it may be a
@@ -304,6 +309,10 @@ class NeighborLoader:
         rank: this process's rank (0 alone).
         world_size: the number of processes (1 alone).
         drop_last: see above.
+        threads: CPU threads while a batch is sampled. ``None`` (default) follows
+            :func:`gnnkit.train.threads_for` of the graph's edges: one thread below 1M edges
+            (small parallel regions cost far more than they save when the cores are busy),
+            else the caller's setting; an int >= 1 is used as given.
 
     Yields:
         :class:`MiniBatch` objects; ``len(loader)`` of them per epoch.
@@ -311,7 +320,8 @@ class NeighborLoader:
 
     def __init__(self, graph: Graph, x: Tensor | None, y: Tensor | None, input_nodes,
                  fanouts, batch_size: int, *, shuffle: bool = True, seed: int = 0,
-                 rank: int = 0, world_size: int = 1, drop_last: bool = False):
+                 rank: int = 0, world_size: int = 1, drop_last: bool = False,
+                 threads: int | None = None):
         if not isinstance(graph, Graph):
             raise TypeError(f"graph must be a gnnkit.Graph, got {type(graph).__name__}.")
         for name, rows in (("x", x), ("y", y)):
@@ -329,6 +339,7 @@ class NeighborLoader:
         self.order = EpochOrder(self.input_nodes.numel(), self.batch_size, bool(shuffle),
                                 self.seed, self.rank, self.world_size, bool(drop_last))
         self.order.check("input nodes")
+        self.threads = resolve_threads(threads, graph.num_edges)
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -346,14 +357,16 @@ class NeighborLoader:
         generator = torch.Generator(device=self.graph.device)
         generator.manual_seed(mix_seeds(self.seed, self.epoch, self.rank))
         for seeds in torch.split(self.shard(), self.batch_size):
-            sample = sample_neighbors(self.graph, seeds, self.fanouts, generator=generator)
-            yield MiniBatch(
-                n_id=sample.n_id, graph=sample.graph, batch_size=sample.batch_size,
-                num_sampled_nodes=sample.num_sampled_nodes,
-                num_sampled_edges=sample.num_sampled_edges, e_id=sample.e_id,
-                x=None if self.x is None else _gather_rows(self.x, sample.n_id),
-                y=None if self.y is None else _gather_rows(self.y, seeds),
-            )
+            with cpu_threads(self.threads):  # restored before the batch is yielded
+                sample = sample_neighbors(self.graph, seeds, self.fanouts, generator=generator)
+                batch = MiniBatch(
+                    n_id=sample.n_id, graph=sample.graph, batch_size=sample.batch_size,
+                    num_sampled_nodes=sample.num_sampled_nodes,
+                    num_sampled_edges=sample.num_sampled_edges, e_id=sample.e_id,
+                    x=None if self.x is None else _gather_rows(self.x, sample.n_id),
+                    y=None if self.y is None else _gather_rows(self.y, seeds),
+                )
+            yield batch
 
 
 def _gather_rows(rows: Tensor, index: Tensor) -> Tensor:

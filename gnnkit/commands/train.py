@@ -29,8 +29,6 @@ import pickle
 import time
 from pathlib import Path
 
-import torch
-
 from .. import distributed
 from .._validate import check_int
 from ..data import load_dataset, read_tu, store
@@ -41,7 +39,6 @@ from ..train import (
     graph_task,
     link_task,
     summarize,
-    threads_for,
     train_seeds,
 )
 from ..train.config import MINIMUM, check_device, check_setting
@@ -110,8 +107,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="cpu (default), cuda, cuda:I or mps; under torchrun each process "
                         "takes the GPU of its LOCAL_RANK")
     parser.add_argument("--threads", type=int, metavar="T",
-                        help="CPU threads for torch (default: 1 for graphs under 1M edges, "
-                        "else torch's choice)")
+                        help="CPU threads for torch while training (default: 1 for graphs "
+                        "under 1M edges, else torch's choice)")
     parser.add_argument("--dist-timeout", type=float, default=distributed.DEFAULT_TIMEOUT,
                         metavar="S",
                         help="under torchrun: seconds a process waits for the others in a "
@@ -140,13 +137,10 @@ def _train(args: argparse.Namespace) -> int:
         args.model, epochs=args.epochs, patience=args.patience, hidden=args.hidden,
         batch_size=args.batch_size, fanouts=_check_flags(args), chunk_size=args.chunk_size,
         device=args.device, progress=False if args.no_progress else None,
-        normalize_features=False if args.store is not None else None,
+        normalize_features=False if args.store is not None else None, threads=args.threads,
     )
     dataset = _load(args)
     graph = dataset.graph()
-    threads = args.threads if args.threads is not None else threads_for(graph.num_edges)
-    if threads is not None:
-        torch.set_num_threads(threads)
 
     with distributed.process_group(config.device, args.dist_timeout) as device:
         config = dataclasses.replace(config, device=str(device))
@@ -197,14 +191,11 @@ def _train_graph(args: argparse.Namespace) -> int:
         conv=args.model, epochs=args.epochs or defaults.epochs,
         patience=defaults.patience if args.patience is None else args.patience,
         hidden=args.hidden or defaults.hidden, batch_size=args.batch_size or defaults.batch_size,
-        device=args.device, progress=False if args.no_progress else None)
+        device=args.device, progress=False if args.no_progress else None, threads=args.threads)
     try:
         data = read_tu(args.root, args.tu, degree_features=graph_task.DEFAULT_MAX_DEGREE)
     except FileNotFoundError as error:
         raise UsageError(str(error)) from None
-    threads = args.threads or threads_for(int(data.edge_ptr[-1]))
-    if threads is not None:
-        torch.set_num_threads(threads)
     with distributed.process_group(config.device, args.dist_timeout) as device:
         config = dataclasses.replace(config, device=str(device))
         say = print if distributed.is_main() else _silent
@@ -233,11 +224,8 @@ def _train_link(args: argparse.Namespace) -> int:
         args.model, epochs=args.epochs, patience=args.patience, hidden=args.hidden,
         batch_size=args.batch_size, fanouts=_check_flags(args), chunk_size=args.chunk_size,
         device=args.device, progress=False if args.no_progress else None,
-        normalize_features=False if args.store is not None else None)
+        normalize_features=False if args.store is not None else None, threads=args.threads)
     dataset = _load(args)
-    threads = args.threads or threads_for(dataset.num_edges)
-    if threads is not None:
-        torch.set_num_threads(threads)
     settings = link_task.LinkSettings()
     with distributed.process_group(config.device, args.dist_timeout) as device:
         config = dataclasses.replace(config, device=str(device))

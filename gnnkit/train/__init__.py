@@ -11,7 +11,8 @@
 The parts, one job each:
 
 - ``config.py``: :class:`TrainConfig`, the settings with the model's defaults filled in and
-  checked; :func:`threads_for`, the CPU thread count for a graph's size.
+  checked; :func:`threads_for`, the CPU thread count for a graph's size, and
+  :func:`training_threads`, which applies it for the duration of a training call.
 - ``run.py``: :func:`train` (the epoch loop), :func:`train_seeds` (the seed loop),
   :func:`train_node_classifier` (keyword front end), :class:`TrainResult`, :func:`summarize`.
 - ``data.py``: :class:`~gnnkit.train.data.TrainingData`, the dataset checked (no empty
@@ -28,7 +29,7 @@ Multi-process training (DistributedDataParallel under ``torchrun``) is switched 
 :mod:`gnnkit.distributed` for its rank.
 """
 
-from .config import TrainConfig, threads_for
+from .config import TrainConfig, threads_for, training_threads
 from .graph_task import CrossValidation, GraphTrainConfig, cross_validate, stratified_folds
 from .link_task import LinkResult, LinkSettings, train_link, train_link_predictor
 from .run import TrainResult, summarize, train, train_node_classifier, train_seeds
@@ -51,4 +52,5 @@ __all__ = [
     "train_link_predictor",
     "train_node_classifier",
     "train_seeds",
+    "training_threads",
 ]

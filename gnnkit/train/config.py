@@ -4,19 +4,21 @@ checks them, for the library and the command line alike."""
 from __future__ import annotations
 
 import sys
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import torch
 
+from .._threads import (  # noqa: F401 (ONE_THREAD_MAX_EDGES, threads_for: named here too)
+    ONE_THREAD_MAX_EDGES,
+    check_threads,
+    cpu_threads,
+    resolve_threads,
+    threads_for,
+)
 from .._validate import check_int, check_real
 from ..models import model_spec
 from ..sampling import check_fanouts
-
-#: Graphs with fewer edges than this train on one CPU thread; larger ones keep torch's setting.
-#: On a busy 2-core machine two threads lose badly on small graphs (``gnnkit train`` on Cora:
-#: 115-225 s against 9 s with one thread; a GAT mini-batch epoch on a 20k-node, 200k-edge
-#: synthetic graph: 4.6-16 s against 1.0 s), so the threshold is set high.
-ONE_THREAD_MAX_EDGES = 1_000_000
 
 #: The smallest value of each integer setting; the command line checks its flags against the
 #: same table (:func:`check_setting`).
@@ -45,6 +47,12 @@ class TrainConfig:
         device: where to train.
         progress: show a progress bar over the epochs (``None``: only when stderr is a
             terminal).
+        threads: CPU threads torch uses while training (``torch.set_num_threads``).
+            ``None`` (default) follows :func:`threads_for` of the graph trained on: one
+            thread below :data:`ONE_THREAD_MAX_EDGES` edges, else the caller's own setting
+            unchanged; an int >= 1 is used as given. The count applies for the duration of
+            the training call only (:func:`training_threads`): when the call returns, or
+            raises, ``torch.get_num_threads()`` is back to what the caller had set.
 
     Raises:
         ValueError: naming the setting and what it must be.
@@ -63,6 +71,7 @@ class TrainConfig:
     chunk_size: int = 1 << 20
     device: str = "cpu"
     progress: bool | None = None
+    threads: int | None = None
 
     def __post_init__(self):
         spec = model_spec(self.model)
@@ -90,6 +99,7 @@ class TrainConfig:
             set_(self, "fanouts", tuple(check_fanouts(self.fanouts, hops=spec.num_layers,
                                                       smallest=1)))
         set_(self, "device", str(check_device(self.device)))
+        set_(self, "threads", check_threads(self.threads))
 
     @property
     def mini_batch(self) -> bool:
@@ -117,11 +127,21 @@ class TrainConfig:
         )
 
 
-def threads_for(num_edges: int) -> int | None:
-    """CPU threads to train a graph with ``num_edges`` edges on: 1 for small graphs (thread
-    start-up and contention cost more than they save), ``None`` (keep torch's setting) for
-    larger ones."""
-    return 1 if num_edges < ONE_THREAD_MAX_EDGES else None
+def training_threads(setting, num_edges: int) -> AbstractContextManager[None]:
+    """The thread rule of training as a context manager: ``with training_threads(config,
+    graph.num_edges): ...`` runs the block on ``config.threads`` CPU threads, or on
+    :func:`threads_for` ``(num_edges)`` when that is ``None``, and restores the caller's count
+    afterwards (see :func:`cpu_threads`).
+
+    Args:
+        setting: an object with a ``threads`` attribute (:class:`TrainConfig`,
+            :class:`~gnnkit.train.graph_task.GraphTrainConfig`), an int >= 1, or ``None``.
+        num_edges: the edges of the graph (or all graphs) trained on.
+
+    Raises:
+        TypeError, ValueError: ``threads`` is not ``None`` or an int >= 1.
+    """
+    return cpu_threads(resolve_threads(getattr(setting, "threads", setting), num_edges))
 
 
 

@@ -44,8 +44,9 @@ from .. import distributed
 from .._validate import check_int, check_real
 from ..data.batch import GraphBatch
 from ..data.graph_loader import GraphLoader
+from ..graph import Graph, as_graph
 from ..graph_models import CONVS, POOLS, GraphClassifier
-from .config import check_device, check_setting
+from .config import check_device, check_setting, check_threads, training_threads
 from .evaluate import accuracy
 from .loop import fit
 from .run import summarize
@@ -76,6 +77,10 @@ class GraphTrainConfig:
         val_fraction: share of each training part held out for selection (default 0.1).
         device: where to train.
         progress: a progress bar over the epochs (``None``: only when stderr is a terminal).
+        threads: CPU threads while training, as :class:`gnnkit.train.TrainConfig`'s
+            ``threads``: ``None`` (default) follows :func:`gnnkit.train.threads_for` of the
+            edges of all graphs together; the caller's count is back when
+            :func:`cross_validate` returns or raises.
 
     Raises:
         ValueError, TypeError: naming the setting.
@@ -94,6 +99,7 @@ class GraphTrainConfig:
     val_fraction: float = 0.1
     device: str = "cpu"
     progress: bool | None = None
+    threads: int | None = None
 
     def __post_init__(self):
         set_ = object.__setattr__  # frozen: store the checked values once, here
@@ -112,6 +118,7 @@ class GraphTrainConfig:
         set_(self, "val_fraction", check_real(self.val_fraction, "val_fraction", low=0.0,
                                               high=1.0, open_low=True, open_high=True))
         set_(self, "device", str(check_device(self.device)))
+        set_(self, "threads", check_threads(self.threads))
         if self.progress is None:
             import sys
 
@@ -225,8 +232,9 @@ def cross_validate(dataset: Sequence, config: GraphTrainConfig | None = None, *,
     parts = stratified_folds(labels, folds, seed)
     chosen = range(len(parts)) if only_folds is None else [
         check_int(f, "only_folds[]", low=0, high=len(parts) - 1) for f in only_folds]
-    results = [train_fold(dataset, labels, parts, fold, config, seed, num_classes)
-               for fold in chosen]
+    with training_threads(config, _num_edges(dataset)):
+        results = [train_fold(dataset, labels, parts, fold, config, seed, num_classes)
+                   for fold in chosen]
     return CrossValidation(results, seed)
 
 
@@ -333,6 +341,16 @@ def _labels(dataset) -> Tensor:
         raise ValueError(f"graph {graph} has the label {int(y[graph])}; labels must be class "
                          "ids 0..C-1.")
     return y.long()
+
+
+def _num_edges(dataset) -> int:
+    """Edges of all graphs of ``dataset`` together, what the thread rule looks at: the
+    dataset's ``edge_ptr`` when it has one (a TU dataset), else counted item by item."""
+    edge_ptr = getattr(dataset, "edge_ptr", None)
+    if isinstance(edge_ptr, Tensor) and edge_ptr.numel():
+        return int(edge_ptr[-1])
+    graphs = (dataset[k][0] for k in range(len(dataset)))
+    return sum(g.num_edges if isinstance(g, Graph) else as_graph(g).num_edges for g in graphs)
 
 
 class _Subset:

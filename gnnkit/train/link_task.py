@@ -58,7 +58,7 @@ from ..link import (
     split_edges,
 )
 from ..sampling import sample_neighbors
-from .config import TrainConfig
+from .config import TrainConfig, training_threads
 from .data import features
 from .evaluate import full_graph_logits
 from .loop import fit
@@ -153,7 +153,7 @@ def train_link_predictor(dataset, model_name: str = "mean-gcn", epochs: int | No
         patience: as :func:`gnnkit.train.train_node_classifier`.
         **settings: as :func:`gnnkit.train.train_node_classifier` (``hidden``, ``dropout``,
             ``lr``, ``weight_decay``, ``batch_size`` (pairs per step), ``fanouts``,
-            ``device``, ...).
+            ``device``, ``threads``, ...).
         split: an :class:`gnnkit.link.EdgeSplit` to use (default: split here with ``seed``).
         link: :class:`LinkSettings` (default ``LinkSettings()``).
 
@@ -166,11 +166,20 @@ def train_link_predictor(dataset, model_name: str = "mean-gcn", epochs: int | No
 
 def train_link(dataset, config: TrainConfig, seed: int = 0, *, split: EdgeSplit | None = None,
                link: LinkSettings | None = None) -> LinkResult:
-    """:func:`train_link_predictor` with a built :class:`TrainConfig`."""
+    """:func:`train_link_predictor` with a built :class:`TrainConfig`.
+
+    Trains on ``config.threads`` CPU threads, or by :func:`gnnkit.train.threads_for` of the
+    dataset's edges when that is ``None``; the caller's thread count is back afterwards."""
     link = link if link is not None else LinkSettings()
     if not isinstance(link, LinkSettings):
         raise TypeError(f"link must be a LinkSettings, got {type(link).__name__}.")
     seed = check_int(seed, "seed", low=0)
+    with training_threads(config, dataset.num_edges):
+        return _train_link(dataset, config, seed, split, link)
+
+
+def _train_link(dataset, config: TrainConfig, seed: int, split: EdgeSplit | None,
+                link: LinkSettings) -> LinkResult:
     device = torch.device(config.device)
     x = features(dataset.x)
     x = normalize_rows(x) if config.normalize_features else x

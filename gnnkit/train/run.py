@@ -161,10 +161,14 @@ def train(
         logits = full_graph_logits(model, data.x, data.graph, chunk_size)
         return loss_and_accuracy(logits, data.y, data.val_mask)
 
+    from .config import training_threads
+
     selection = BestValidation(config.patience)
-    fitted = fit(model, selection, config.epochs, train_epoch, validate, seed=seed,
-                 lr=config.lr, label=f"{config.model} seed {seed}", progress=config.progress)
-    logits = full_graph_logits(model, data.x, data.graph, chunk_size)
+    with training_threads(config, graph.num_edges):  # the caller's count is back afterwards
+        fitted = fit(model, selection, config.epochs, train_epoch, validate, seed=seed,
+                     lr=config.lr, label=f"{config.model} seed {seed}",
+                     progress=config.progress)
+        logits = full_graph_logits(model, data.x, data.graph, chunk_size)
     return TrainResult(
         model_name=config.model,
         seed=seed,
