@@ -26,6 +26,7 @@ from ._threads import cpu_threads, resolve_threads
 from ._validate import check_int
 from .data.epoch_order import EpochOrder, mix_seeds
 from .graph import Graph
+from .ops.features import feature_rows
 
 #: The largest fanout (int64).
 MAX_FANOUT = 2**63 - 1
@@ -370,7 +371,8 @@ class NeighborLoader:
 
 
 def _gather_rows(rows: Tensor, index: Tensor) -> Tensor:
-    return rows.index_select(0, index.to(rows.device))
+    """``rows[index]`` for a dense or a sparse CSR/COO ``rows`` (features stay sparse)."""
+    return feature_rows(rows, index.to(rows.device))
 
 
 # ---------------------------------------------------------------------------------- checks

@@ -235,3 +235,15 @@ def test_a_store_holds_sparse_features_dense(tmp_path):
     x = mostly_zero(80, 50, density=0.03)
     store.save(small_dataset(x.to_sparse_csr()), tmp_path / "s")
     assert store.load(tmp_path / "s").x.equal(x)
+
+
+def test_the_loader_gathers_sparse_feature_rows():
+    from gnnkit.sampling import NeighborLoader
+
+    x = mostly_zero(80, 50, density=0.05)
+    data = small_dataset(x)
+    dense = list(NeighborLoader(data.graph(), x, data.y, None, [3, 2], 16, seed=1))
+    sparse = list(NeighborLoader(data.graph(), x.to_sparse_csr(), data.y, None, [3, 2], 16,
+                                 seed=1))
+    for a, b in zip(dense, sparse, strict=True):
+        assert is_sparse(b.x) and b.x.to_dense().equal(a.x) and b.n_id.equal(a.n_id)

@@ -257,3 +257,18 @@ def test_loader_restores_threads_after_a_sampling_error(monkeypatch):
     with pytest.raises(RuntimeError, match="on purpose"):
         next(iter(NeighborLoader(data.graph(), data.x, None, None, [2], 10)))
     assert torch.get_num_threads() == 2
+
+
+def test_mini_batch_training_samples_on_the_threads_given(karate, monkeypatch):
+    seen = []
+    sample = sampling.sample_neighbors
+
+    def recording(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return sample(*args, **kwargs)
+
+    monkeypatch.setattr(sampling, "sample_neighbors", recording)
+    torch.set_num_threads(1)
+    train_node_classifier(karate, epochs=1, batch_size=8, fanouts=(3, 3), threads=2)
+    assert seen and set(seen) == {2}
+    assert torch.get_num_threads() == 1

@@ -25,6 +25,7 @@ class MiniBatches:
         self.loader = NeighborLoader(
             graph, x, y, train_mask, list(config.layer_fanouts), config.batch_size,
             shuffle=True, seed=seed, rank=distributed.rank(), world_size=distributed.world_size(),
+            threads=config.threads,
         )
 
     def epoch(self, model: nn.Module, optimizer: Optimizer, epoch: int) -> float:

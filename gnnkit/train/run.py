@@ -13,7 +13,7 @@ from .. import distributed
 from ..data import NodeData
 from ..graph import Graph
 from ..models import build_model
-from .config import TrainConfig
+from .config import TrainConfig, training_threads
 from .data import TrainingData
 from .evaluate import full_graph_logits, loss_and_accuracy
 from .full_batch import full_batch_epoch
@@ -85,7 +85,7 @@ def train_node_classifier(
             cached CSR form is reused every epoch).
         **settings: any other :class:`TrainConfig` field (``hidden``, ``dropout``, ``lr``,
             ``weight_decay``, ``normalize_features``, ``batch_size``, ``fanouts``,
-            ``chunk_size``, ``device``, ``progress``).
+            ``chunk_size``, ``device``, ``progress``, ``threads``).
 
     Raises:
         ValueError: an unknown model, an unusable setting, an unusable dataset (see
@@ -160,8 +160,6 @@ def train(
     def validate() -> tuple[float, float]:
         logits = full_graph_logits(model, data.x, data.graph, chunk_size)
         return loss_and_accuracy(logits, data.y, data.val_mask)
-
-    from .config import training_threads
 
     selection = BestValidation(config.patience)
     with training_threads(config, graph.num_edges):  # the caller's count is back afterwards
