@@ -247,3 +247,15 @@ def test_the_loader_gathers_sparse_feature_rows():
                                  seed=1))
     for a, b in zip(dense, sparse, strict=True):
         assert is_sparse(b.x) and b.x.to_dense().equal(a.x) and b.n_id.equal(a.n_id)
+
+
+def test_link_training_takes_sparse_features():
+    from gnnkit.train import train_link_predictor
+
+    x = mostly_zero(80, 50, density=0.05)
+    dense = train_link_predictor(small_dataset(x), epochs=2, seed=0)
+    sparse = train_link_predictor(small_dataset(x.to_sparse_csr()), epochs=2, seed=0)
+    assert sparse.test_auc == dense.test_auc
+    batched = train_link_predictor(small_dataset(x.to_sparse_csr()), epochs=1, seed=0,
+                                   batch_size=16)
+    assert 0.0 <= batched.test_auc <= 1.0

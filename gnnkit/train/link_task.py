@@ -57,6 +57,7 @@ from ..link import (
     roc_auc,
     split_edges,
 )
+from ..ops.features import dense_features
 from ..sampling import sample_neighbors
 from .config import TrainConfig, training_threads
 from .data import features
@@ -181,7 +182,7 @@ def train_link(dataset, config: TrainConfig, seed: int = 0, *, split: EdgeSplit 
 def _train_link(dataset, config: TrainConfig, seed: int, split: EdgeSplit | None,
                 link: LinkSettings) -> LinkResult:
     device = torch.device(config.device)
-    x = features(dataset.x)
+    x = dense_features(features(dataset.x))  # batches gather rows of x
     x = normalize_rows(x) if config.normalize_features else x
     if split is None:
         split = split_edges(dataset.graph(), link.val, link.test,
