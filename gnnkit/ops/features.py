@@ -4,7 +4,7 @@ Planetoid features are 98-99% zeros: as a dense [N, F] tensor their input dropou
 layer's weight product touch every zero. Given as a sparse CSR (or COO) tensor, the product
 ``x @ W^T`` reads only the stored values (one ``embedding_bag`` pass over the rows on CPU, a
 sparse product elsewhere) and dropout draws one random number per stored value. Every function
-here also takes a dense ``x`` and then does exactly what the dense code always did.
+here also takes a dense ``x``: the same numbers (dropout: the same distribution).
 """
 
 from __future__ import annotations
@@ -58,9 +58,9 @@ def feature_linear(x: Tensor, weight: Tensor) -> Tensor:
     For a sparse ``x`` on CPU in float32/float16/bfloat16, row i is
     ``sum_k values[k] * weight[:, col[k]]`` over its stored entries, one ``embedding_bag``
     pass; the backward gives ``grad_weight = grad_out^T x`` as the same pass over the
-    transposed pattern (built per call, O(nnz)) and, when ``x`` requires a gradient, the
-    gradient of its stored values. Elsewhere torch's sparse product. Same numbers as the dense
-    product up to float rounding.
+    transposed pattern (a stable sort of the columns, per call) and, when ``x`` requires a
+    gradient, the gradient of its stored values. Elsewhere torch's sparse product. Same
+    numbers as the dense product up to float rounding.
     """
     if not is_sparse(x):
         return x @ weight.t()
