@@ -9,7 +9,7 @@ function checks its arguments and raises a ValueError/TypeError naming the bad o
 """
 
 from .aggregate import aggregate
-from .features import dense_features, dropout, feature_dropout, feature_linear, feature_rows
+from .features import dense_features, feature_dropout, feature_linear, feature_rows
 from .gather import gather_per_feature
 from .median import message_median, segment_median, segment_median_index
 from .scatter import scatter
@@ -20,7 +20,6 @@ from .spmm import edge_dots, multi_head_spmm, spmm
 __all__ = [
     "aggregate",
     "dense_features",
-    "dropout",
     "edge_dots",
     "edge_softmax",
     "feature_dropout",

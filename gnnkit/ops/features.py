@@ -4,7 +4,7 @@ Planetoid features are 98-99% zeros: as a dense [N, F] tensor their input dropou
 layer's weight product touch every zero. Given as a sparse CSR (or COO) tensor, the product
 ``x @ W^T`` reads only the stored values (one ``embedding_bag`` pass over the rows on CPU, a
 sparse product elsewhere) and dropout draws one random number per stored value. Every function
-here also takes a dense ``x``: the same numbers (dropout: the same distribution).
+here also takes a dense ``x`` and then does what the dense code always did.
 """
 
 from __future__ import annotations
@@ -113,29 +113,14 @@ class _SparseLinear(torch.autograd.Function):
         return grad_values, grad_weight, None, None
 
 
-def dropout(x: Tensor, p: float, training: bool = True) -> Tensor:
-    """``F.dropout(x, p, training)`` in distribution: each entry of a dense ``x`` is zeroed with
-    probability ``p`` and the kept ones are scaled by ``1 / (1 - p)``.
-
-    On CPU the mask comes from ``torch.rand`` compared with ``p``, about twice as fast as
-    torch's Bernoulli kernel (1 thread: [2708, 64] 1.2 against 2.9 ms, [13264, 8] 0.7 against
-    1.5 ms); the random numbers drawn differ from ``F.dropout``'s. Other devices use
-    ``F.dropout`` (fused there).
-    """
-    if not training or p == 0.0 or x.device.type != "cpu":
-        return F.dropout(x, p, training)
-    keep = (torch.rand_like(x) >= p).to(x.dtype).mul_(1.0 / (1.0 - p))
-    return x * keep
-
-
 def feature_dropout(x: Tensor, p: float, training: bool = True) -> Tensor:
-    """Dropout on node features: :func:`dropout` for a dense ``x``; for a sparse ``x`` each
-    stored value is zeroed with probability ``p`` and the kept ones scaled by ``1 / (1 - p)``
-    (one ``torch.rand`` draw per stored value, in row order), returned as a sparse CSR tensor
-    with the same pattern. Zero entries stay zero either way, so both forms have the same
-    distribution."""
+    """Dropout on node features: ``F.dropout(x, p, training)`` for a dense ``x``; for a
+    sparse ``x`` each stored value is zeroed with probability ``p`` and the kept ones scaled by
+    ``1 / (1 - p)`` (one ``torch.rand`` draw per stored value, in row order), returned as a
+    sparse CSR tensor with the same pattern. Zero entries stay zero either way, so both forms
+    have the same distribution."""
     if not is_sparse(x):
-        return dropout(x, p, training)
+        return F.dropout(x, p, training)
     if not training or p == 0.0:
         return x
     rowptr, col, values = csr_parts(x)
