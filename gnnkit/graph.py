@@ -53,25 +53,31 @@ class cached_tensor:
     def __get__(self, graph, owner=None):
         if graph is None:
             return self
-        graph._check_unedited()
-        cache = graph.__dict__
-        if self.name in cache:
-            return cache[self.name]
-        try:
-            with torch.inference_mode(False), torch.no_grad():
-                value = self.compute(graph)
-        except RuntimeError as error:
-            if "allocate" not in str(error) and "out of memory" not in str(error):
-                raise
-            raise ValueError(
-                f"the {self.name} layout of a graph with {graph.num_nodes:,} nodes and "
-                f"{graph.num_edges:,} edges does not fit in memory (it needs buffers of N + 1 "
-                "entries); renumber the nodes 0..N-1 so that N counts only nodes in use."
-            ) from None
-        return graph._keep(self.name, value)
+        return _cached(graph, self.name, self.compute)
 
     def __set__(self, graph, value):  # a data descriptor: every read goes through __get__
         graph.__setattr__(self.name, value)
+
+
+def _cached(graph: Graph, name: str, compute):
+    """``graph``'s cached ``name``, computed by ``compute(graph)`` on first use (see
+    :class:`cached_tensor`)."""
+    graph._check_unedited()
+    cache = graph.__dict__
+    if name in cache:
+        return cache[name]
+    try:
+        with torch.inference_mode(False), torch.no_grad():
+            value = compute(graph)
+    except RuntimeError as error:
+        if "allocate" not in str(error) and "out of memory" not in str(error):
+            raise
+        raise ValueError(
+            f"the {name} layout of a graph with {graph.num_nodes:,} nodes and "
+            f"{graph.num_edges:,} edges does not fit in memory (it needs buffers of N + 1 "
+            "entries); renumber the nodes 0..N-1 so that N counts only nodes in use."
+        ) from None
+    return graph._keep(name, value)
 
 
 def _stamp(value) -> tuple[tuple[Tensor, int], ...]:
@@ -329,6 +335,20 @@ class Graph(GraphConversions):
         colptr, row, _ = self.csc
         return Graph._trusted_csr(colptr, row, self.num_nodes)
 
+    def heads_copies(self, heads: int) -> tuple[Graph, Tensor]:
+        """``heads`` disjoint copies of this graph as one graph, so that a product over every
+        attention head is one product: node ``i * heads + h`` is node i of copy h, with an edge
+        ``j * heads + h -> i * heads + h`` for every edge j -> i and every h.
+
+        Returns ``(copies, order)``: ``order`` [E * heads] says which value of this graph
+        each edge of ``copies`` (in its CSR order) carries: values ``v`` [E, heads] in this
+        graph's CSR order become ``v.reshape(-1)[order]``, and [N, heads, C] node features are
+        ``x.reshape(N * heads, C)`` there. The transpose of ``copies`` is made alongside (no
+        sort). Computed once per ``heads`` and cached: five index tensors of E * heads entries.
+        """
+        heads = check_int(heads, "heads", low=1)
+        return _cached(self, f"_heads_copies_{heads}", lambda graph: _heads_copies(graph, heads))
+
     # ------------------------------------------------------------------ derived graphs
     def to(self, device) -> Graph:
         """The same graph with its tensors on ``device`` (``self`` if already there)."""
@@ -484,6 +504,40 @@ def _count_per_node(ids: Tensor, num_nodes: int) -> Tensor:
     size, so ``torch.compile`` traces it without a graph break)."""
     counts = torch.zeros(num_nodes, dtype=torch.long, device=ids.device)
     return counts.index_add_(0, ids, torch.ones_like(ids))
+
+
+def _heads_copies(graph: Graph, heads: int) -> tuple[Graph, Tensor]:
+    """:meth:`Graph.heads_copies` computed: the copies' CSR from this graph's, their transpose
+    from this graph's transpose, and the permutation between the two orders."""
+    rowptr, col, _ = graph.csr
+    ptr, copies_col, order = _copies_csr(rowptr, col, heads)
+    reverse_ptr, reverse_col, reverse_order = _copies_csr(*graph.csc[:2], heads)
+    # the q-th edge of the transpose carries value reverse_order[q] = k' * heads + h of the
+    # transpose's CSR, i.e. csr_to_csc[k'] * heads + h of this graph's: its position in the
+    # copies' CSR inverts ``order``
+    position = torch.empty_like(order).scatter_(
+        0, order, torch.arange(order.numel(), device=order.device))
+    csr_to_csc = graph.csc[2]
+    value = csr_to_csc[reverse_order.div(heads, rounding_mode="floor")] * heads + reverse_order % heads
+    copies = Graph._trusted_csr(ptr, copies_col, graph.num_nodes * heads)
+    copies._keep("csc", (reverse_ptr, reverse_col, position[value]))
+    return copies, order
+
+
+def _copies_csr(rowptr: Tensor, col: Tensor, heads: int) -> tuple[Tensor, Tensor, Tensor]:
+    """CSR ``(ptr, col, order)`` of ``heads`` copies of the CSR ``(rowptr, col)``: row
+    ``i * heads + h`` holds the edges of row i, shifted to copy h; ``order[p] = k * heads + h``
+    for its p-th entry, the k-th of the original."""
+    degree = rowptr[1:] - rowptr[:-1]
+    head = torch.arange(heads, device=col.device)
+    starts = (rowptr[:-1].unsqueeze(1) * heads + head * degree.unsqueeze(1)).view(-1)
+    total = col.numel() * heads
+    ptr = torch.cat([starts, starts.new_tensor([total])])
+    row = torch.repeat_interleave(torch.arange(starts.numel(), device=col.device),
+                                  degree.repeat_interleave(heads), output_size=total)
+    node, copy = row.div(heads, rounding_mode="floor"), row % heads
+    edge = rowptr[node] + torch.arange(total, device=col.device) - starts[row]
+    return ptr, col[edge] * heads + copy, edge * heads + copy
 
 
 def _pointer(counts: Tensor) -> Tensor:

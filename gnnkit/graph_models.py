@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from ._validate import check_int, check_real
 from .data.batch import GraphBatch
 from .nn import GINConv, MeanGCNConv, global_add_pool, global_max_pool, global_mean_pool
+from .ops.dropout import dropout
 
 CONVS = ("gin", "mean-gcn")
 POOLS = {"add": global_add_pool, "mean": global_mean_pool, "max": global_max_pool}
@@ -83,7 +84,7 @@ class GraphClassifier(nn.Module):
             if self.conv_name == "mean-gcn":
                 h = F.relu(h)
         r = POOLS[self.pool_name](h, batch)
-        r = F.dropout(F.relu(self.lin1(r)), self.dropout, self.training)
+        r = dropout(F.relu(self.lin1(r)), self.dropout, self.training)
         return self.lin2(r)
 
     def extra_repr(self) -> str:

@@ -31,6 +31,7 @@ from ._validate import check_int
 from .graph import Graph, as_graph
 from .graph_models import GraphClassifier  # noqa: F401  (re-exported: graph-level model)
 from .nn import GATConv, MeanGCNConv, MedianGCNConv
+from .ops.dropout import dropout
 from .ops.features import feature_dropout, feature_rows, is_sparse
 from .sampling import full_neighborhood
 
@@ -45,7 +46,7 @@ class InputDropout(nn.Module):
     than ``max_density`` gets the same draws, in the same row order, for its non-zero entries,
     found on every call (the output depends only on ``x`` and the random state, never on
     earlier calls). On Cora (1.3% non-zero) the dense form is about 4 times faster than
-    ``F.dropout`` on the [2708, 1433] matrix; denser inputs use ``F.dropout``.
+    ``F.dropout`` on the [2708, 1433] matrix; denser inputs use :func:`gnnkit.ops.dropout`.
     """
 
     def __init__(self, p: float, max_density: float = 0.25):
@@ -61,7 +62,7 @@ class InputDropout(nn.Module):
         if is_sparse(x) or x.dim() != 2 or x.layout != torch.strided:
             return feature_dropout(x, self.p, True)
         if int(torch.count_nonzero(x)) > self.max_density * x.numel():
-            return F.dropout(x, self.p, True)
+            return dropout(x, self.p, True)
         rows, cols = x.detach().nonzero(as_tuple=True)
         values = x[rows, cols]
         keep = torch.rand(values.shape, dtype=x.dtype, device=x.device) >= self.p
@@ -197,7 +198,7 @@ class _TwoLayerRootWeight(NodeClassifier):
         """Layer 0: input dropout, convolution, ReLU; layer 1: dropout, convolution."""
         if index == 0:
             return F.relu(self.conv1(self.input_dropout(h), graph))
-        return self.conv2(F.dropout(h, self.dropout, self.training), graph)
+        return self.conv2(dropout(h, self.dropout, self.training), graph)
 
 
 class MeanGCN(_TwoLayerRootWeight):
@@ -256,7 +257,7 @@ class GAT(NodeClassifier):
         """Layer 0: input dropout, GAT layer, ELU; layer 1: dropout, GAT layer."""
         if index == 0:
             return F.elu(self.conv1(self.input_dropout(h), graph))
-        return self.conv2(F.dropout(h, self.dropout, self.training), graph)
+        return self.conv2(dropout(h, self.dropout, self.training), graph)
 
     def forward(self, x: Tensor, graph, return_attention_weights: bool = False):
         """Logits (see :meth:`NodeClassifier.forward`); with ``return_attention_weights=True``
@@ -266,7 +267,7 @@ class GAT(NodeClassifier):
         if not return_attention_weights:
             return super().forward(x, graph)
         x, attention1 = self.conv1(self.input_dropout(x), graph, return_attention_weights=True)
-        x = F.dropout(F.elu(x), self.dropout, self.training)
+        x = dropout(F.elu(x), self.dropout, self.training)
         x, attention2 = self.conv2(x, graph, return_attention_weights=True)
         return x, [attention1, attention2]
 

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._validate import check_int, check_real
-from ..ops import edge_softmax, feature_linear, multi_head_spmm
+from ..ops import dropout, edge_softmax, feature_linear, multi_head_spmm
 from ._inputs import check_features, graph_for
 
 
@@ -98,7 +98,7 @@ class GATConv(nn.Module):
                   + node_scores[:, self.heads:].index_select(0, target))  # [E, H]
         z = z.view(x.size(0), self.heads, self.out_features)  # [N, H, C]
         alpha = edge_softmax(graph, F.leaky_relu(scores, self.negative_slope))  # [E, H]
-        weights = F.dropout(alpha, self.dropout, self.training)  # [E, H]
+        weights = dropout(alpha, self.dropout, self.training)  # [E, H]
         out = multi_head_spmm(graph, weights, z)  # [N, H, C]
         out = out.flatten(1) if self.concat else out.mean(dim=1)
         if self.bias is not None:

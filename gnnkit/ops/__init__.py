@@ -1,5 +1,5 @@
 """The hot code of gnnkit: sparse products, segment reductions, edge softmax, median selection,
-sparse node features.
+sparse node features, dropout.
 
 Every layer is built from these few primitives. One argument order throughout: the structure
 first (a :class:`gnnkit.Graph`, or an index / row pointer), then per-edge values, then node
@@ -9,6 +9,7 @@ function checks its arguments and raises a ValueError/TypeError naming the bad o
 """
 
 from .aggregate import aggregate
+from .dropout import dropout
 from .features import dense_features, feature_dropout, feature_linear, feature_rows
 from .gather import gather_per_feature
 from .median import message_median, segment_median, segment_median_index
@@ -20,6 +21,7 @@ from .spmm import edge_dots, multi_head_spmm, spmm
 __all__ = [
     "aggregate",
     "dense_features",
+    "dropout",
     "edge_dots",
     "edge_softmax",
     "feature_dropout",

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .dropout import dropout
+
 #: The sparse layouts node features may have.
 SPARSE_LAYOUTS = (torch.sparse_csr, torch.sparse_coo)
 # Dtypes with a fused CPU gather-and-sum kernel (embedding_bag); others use the sparse product.
@@ -114,13 +116,13 @@ class _SparseLinear(torch.autograd.Function):
 
 
 def feature_dropout(x: Tensor, p: float, training: bool = True) -> Tensor:
-    """Dropout on node features: ``F.dropout(x, p, training)`` for a dense ``x``; for a
+    """Dropout on node features: :func:`dropout` for a dense ``x``; for a
     sparse ``x`` each stored value is zeroed with probability ``p`` and the kept ones scaled by
     ``1 / (1 - p)`` (one ``torch.rand`` draw per stored value, in row order), returned as a
     sparse CSR tensor with the same pattern. Zero entries stay zero either way, so both forms
     have the same distribution."""
     if not is_sparse(x):
-        return F.dropout(x, p, training)
+        return dropout(x, p, training)
     if not training or p == 0.0:
         return x
     rowptr, col, values = csr_parts(x)

@@ -13,6 +13,9 @@ from ._checks import check_edge_values, check_graph, check_node_tensor
 # Dtypes for which torch's CPU embedding_bag has a fused gather-and-sum kernel; float64 has
 # none (there it is about 3x slower than the MKL sparse product).
 _GATHER_SUM_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+#: Most edges x heads for which a multi-head product runs as one product over the graph's
+#: cached head copies (:meth:`Graph.heads_copies`) rather than one product per head.
+HEADS_COPIES_MAX_EDGES = 1 << 22
 #: Edges per block in :func:`edge_dots`, so its [block, D] gathers stay near 16 MB.
 _DOT_BLOCK_VALUES = 1 << 22
 
@@ -137,6 +140,12 @@ def _headwise_spmm(graph: Graph, weights: Tensor, x: Tensor) -> Tensor:
     write)."""
     if graph.num_edges == 0 or x.numel() == 0:
         return x * 0  # every row is an empty sum (or has no columns); keeps x in autograd
+    num_nodes, heads, channels = x.shape
+    if heads > 1 and graph.num_edges * heads <= HEADS_COPIES_MAX_EDGES:
+        copies, order = graph.heads_copies(heads)
+        weights = weights.reshape(-1).index_select(0, order).unsqueeze(1)
+        out = _headwise_spmm(copies, weights, x.reshape(num_nodes * heads, 1, channels))
+        return out.view(num_nodes, heads, channels)
     if torch.is_grad_enabled() and x.requires_grad:
         graph.reverse  # noqa: B018 - computed and cached
     return _HeadwiseSpMM.apply(weights.contiguous(), x.contiguous(), graph)
