@@ -1,5 +1,6 @@
 """CPU threads: the one rule for how many threads torch uses while gnnkit trains or samples,
-and a context manager that applies a count for a block and gives the caller's back.
+a context manager that applies a count for a block and gives the caller's back, and how many
+independent runs to do at once on the machine's cores.
 
 It sits at the bottom of the package (it imports only torch and :mod:`gnnkit._validate`) so
 that the sampler (:class:`gnnkit.sampling.NeighborLoader`) and training
@@ -9,6 +10,7 @@ measurements behind it.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -61,3 +63,20 @@ def cpu_threads(threads: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, else ``os.cpu_count()``)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # no sched_getaffinity on this platform (macOS, Windows)
+        return os.cpu_count() or 1
+
+
+def jobs_for(threads: int | None, runs: int) -> int:
+    """How many of ``runs`` independent training runs to do at once on this machine's CPUs,
+    each on ``threads`` threads: one per ``threads`` usable cores, at most ``runs``; 1 when a
+    run keeps torch's own thread count (``None``: a large graph, which takes every core)."""
+    if threads is None:
+        return 1
+    return max(1, min(runs, usable_cores() // threads))

@@ -5,7 +5,7 @@ predictor.
     gnnkit train [--task node|link] [--dataset karate|cora|citeseer|pubmed [--root DIR] | --store DIR]
                  [--model mean-gcn|median-gcn|gat] [--epochs N] [--seeds K] [--patience P]
                  [--hidden H] [--batch-size B [--fanouts 10,5]] [--chunk-size C]
-                 [--device cpu|cuda|cuda:I|mps] [--threads T] [--dist-timeout S]
+                 [--device cpu|cuda|cuda:I|mps] [--threads T] [--jobs J] [--dist-timeout S]
                  [--no-progress]
     gnnkit train --task graph --tu NAME --root DIR [--model gin|mean-gcn] [--folds K] ...
 
@@ -41,7 +41,7 @@ from ..train import (
     summarize,
     train_seeds,
 )
-from ..train.config import MINIMUM, check_device, check_setting
+from ..train.config import MINIMUM, check_device, check_setting, jobs_for, resolve_threads
 from . import UsageError
 
 NAME = "train"
@@ -109,6 +109,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, metavar="T",
                         help="CPU threads for torch while training (default: 1 for graphs "
                         "under 1M edges, else torch's choice)")
+    parser.add_argument("--jobs", type=int, metavar="J",
+                        help="node task: seeds trained at once, each in its own process "
+                        "(default: one per CPU core when a run uses one thread, else 1; "
+                        "always 1 on a GPU or under torchrun)")
     parser.add_argument("--dist-timeout", type=float, default=distributed.DEFAULT_TIMEOUT,
                         metavar="S",
                         help="under torchrun: seconds a process waits for the others in a "
@@ -146,10 +150,11 @@ def _train(args: argparse.Namespace) -> int:
         config = dataclasses.replace(config, device=str(device))
         say = print if distributed.is_main() else _silent
         say(_describe(dataset, graph))
-        say(config.describe() + _processes())
+        jobs = _jobs(args, config, graph.num_edges)
+        say(config.describe() + _processes() + (f"; {jobs} seeds at a time" if jobs > 1 else ""))
         accuracies = []
         start = time.perf_counter()
-        for result in train_seeds(dataset, config, range(args.seeds), graph=graph):
+        for result in train_seeds(dataset, config, range(args.seeds), graph=graph, jobs=jobs):
             accuracies.append(result.test_accuracy)
             say(f"seed {result.seed}: test accuracy {result.test_accuracy:.4f} (val "
                 f"{result.val_accuracy:.4f} at epoch {result.best_epoch}, {result.epochs_run} "
@@ -163,8 +168,8 @@ def _train(args: argparse.Namespace) -> int:
 
 def _check_task(args: argparse.Namespace) -> None:
     """Flags of another task refused by name; the per-task defaults filled in."""
-    foreign = {"node": ("--tu", "--folds"), "link": ("--tu", "--folds"),
-               "graph": ("--dataset", "--store", "--fanouts")}[args.task]
+    foreign = {"node": ("--tu", "--folds"), "link": ("--tu", "--folds", "--jobs"),
+               "graph": ("--dataset", "--store", "--fanouts", "--jobs")}[args.task]
     for flag in foreign:
         if getattr(args, flag[2:]) is not None:
             raise ValueError(f"{flag} does not apply to --task {args.task}.")
@@ -284,6 +289,16 @@ def _describe(dataset, graph) -> str:
         f"{int(dataset.train_mask.sum())} train / {int(dataset.val_mask.sum())} val / "
         f"{int(dataset.test_mask.sum())} test nodes"
     )
+
+
+def _jobs(args: argparse.Namespace, config: TrainConfig, num_edges: int) -> int:
+    """``--jobs``, or by default :func:`jobs_for` the run's threads on the CPU (1 on another
+    device or under torchrun)."""
+    if args.jobs is not None:
+        return check_int(args.jobs, "--jobs", low=1)
+    if config.device != "cpu" or distributed.world_size() > 1:
+        return 1
+    return jobs_for(resolve_threads(config.threads, num_edges), args.seeds)
 
 
 def _processes() -> str:

@@ -11,12 +11,14 @@
 The parts, one job each:
 
 - ``config.py``: :class:`TrainConfig`, the settings with the model's defaults filled in and
-  checked; :func:`threads_for`, the CPU thread count for a graph's size, and
-  :func:`training_threads`, which applies it for the duration of a training call.
+  checked; :func:`threads_for`, the CPU thread count for a graph's size,
+  :func:`training_threads`, which applies it for the duration of a training call, and
+  :func:`jobs_for`, how many seeds to train at once on the machine's cores.
 - ``run.py``: :func:`train` (the epoch loop), :func:`train_seeds` (the seed loop),
   :func:`train_node_classifier` (keyword front end), :class:`TrainResult`, :func:`summarize`.
 - ``data.py``: :class:`~gnnkit.train.data.TrainingData`, the dataset checked (no empty
   split, finite float32 features, split labels >= 0) and moved to the training device.
+- ``workers.py``: independent runs (seeds) side by side in spawned worker processes.
 - ``full_batch.py`` / ``mini_batch.py``: one training epoch each way.
 - ``evaluate.py``: full-graph logits (one pass, or exact layer-wise chunks) and accuracy.
 - ``graph_task.py``: graph classification, k-fold cross-validation
@@ -29,7 +31,7 @@ Multi-process training (DistributedDataParallel under ``torchrun``) is switched 
 :mod:`gnnkit.distributed` for its rank.
 """
 
-from .config import TrainConfig, threads_for, training_threads
+from .config import TrainConfig, jobs_for, threads_for, training_threads
 from .graph_task import CrossValidation, GraphTrainConfig, cross_validate, stratified_folds
 from .link_task import LinkResult, LinkSettings, train_link, train_link_predictor
 from .run import TrainResult, summarize, train, train_node_classifier, train_seeds
@@ -44,6 +46,7 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "cross_validate",
+    "jobs_for",
     "stratified_folds",
     "summarize",
     "threads_for",

@@ -13,6 +13,7 @@ from .._threads import (  # noqa: F401 (ONE_THREAD_MAX_EDGES, threads_for: named
     ONE_THREAD_MAX_EDGES,
     check_threads,
     cpu_threads,
+    jobs_for,
     resolve_threads,
     threads_for,
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ import torch
 from torch import nn
 
 from .. import distributed
+from .._validate import check_int
 from ..data import NodeData
 from ..graph import Graph
 from ..models import build_model
@@ -20,6 +22,7 @@ from .full_batch import full_batch_epoch
 from .loop import fit
 from .mini_batch import MiniBatches
 from .selection import BestValidation
+from .workers import run_in_workers
 
 
 @dataclass
@@ -98,16 +101,44 @@ def train_node_classifier(
 
 def train_seeds(
     dataset: NodeData, config: TrainConfig, seeds: Iterable[int], *,
-    graph: Graph | None = None,
+    graph: Graph | None = None, jobs: int = 1,
 ) -> Iterator[TrainResult]:
-    """:func:`train` once per seed, sharing one :class:`Graph`; yields each result as soon as
-    it is ready."""
+    """:func:`train` once per seed, sharing one :class:`Graph`; yields the results in the order
+    of ``seeds``, each as soon as it is ready.
+
+    ``jobs`` > 1 trains that many seeds at a time, each in its own worker process
+    (:func:`gnnkit.train.workers.run_in_workers`; spawned, so a script calling this needs the
+    ``if __name__ == "__main__":`` guard), on the CPU only and without progress bars. Each
+    result is the one a single process gives for that seed; a run on a small graph uses one
+    thread (:func:`threads_for`), so ``jobs`` up to the number of cores
+    (:func:`gnnkit.train.jobs_for`) finish the seeds about ``jobs`` times sooner.
+
+    Raises:
+        ValueError: no seeds; ``jobs`` > 1 with a device other than the CPU or under
+            torchrun; and whatever :func:`train` raises.
+        RuntimeError: a worker process died.
+    """
     seeds = list(seeds)
     if not seeds:
         raise ValueError("seeds must hold at least one seed.")
+    jobs = min(check_int(jobs, "jobs", low=1), len(seeds))
     graph = graph if graph is not None else dataset.graph()
-    for seed in seeds:
-        yield train(dataset, config, seed, graph=graph)
+    if jobs == 1:
+        for seed in seeds:
+            yield train(dataset, config, seed, graph=graph)
+        return
+    if config.device != "cpu" or distributed.world_size() > 1:
+        raise ValueError(
+            f"jobs={jobs} trains seeds side by side in CPU processes; on {config.device}"
+            f"{' under torchrun' if distributed.world_size() > 1 else ''} use jobs=1."
+        )
+    quiet = dataclasses.replace(config, progress=False)  # bars of several processes would mix
+    yield from run_in_workers(_train_seed, (dataset, quiet, graph), seeds, jobs)
+
+
+def _train_seed(dataset: NodeData, config: TrainConfig, graph: Graph, seed: int) -> TrainResult:
+    """:func:`train` with the seed last (the worker calling convention)."""
+    return train(dataset, config, seed, graph=graph)
 
 
 def train(
