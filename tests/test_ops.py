@@ -603,3 +603,14 @@ def test_scatter_median_matches_torch_median_per_node_with_or_without_the_graph(
         torch.testing.assert_close(out, expected)
     assert torch.autograd.gradcheck(
         lambda m: scatter(edge_index[1], m, 8, "median", graph=graph), (messages,))
+
+
+def test_take_rows_is_index_select_for_any_width_and_passes_gradients():
+    from gnnkit.ops.gather import take_rows
+
+    index = torch.tensor([3, 0, 0, 2])
+    for values in (torch.randn(4, dtype=torch.float64), torch.randn(4, 1, dtype=torch.float64),
+                   torch.randn(4, 3, dtype=torch.float64), torch.randn(4, 4)[:, 1:2]):
+        assert torch.equal(take_rows(values, index), values.index_select(0, index))
+    values = torch.randn(4, 1, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda v: take_rows(v, index), (values,))

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from .._validate import check_int, check_real
 from ..ops import dropout, edge_softmax, feature_linear, multi_head_spmm
+from ..ops.gather import take_rows
 from ._inputs import check_features, graph_for
 
 
@@ -94,8 +95,8 @@ class GATConv(nn.Module):
 
         z = feature_linear(x, self.W)  # [N, H*C]
         node_scores = z @ self._attention_matrix()  # [N, 2H]: a_src^k . z^k, then a_dst^k . z^k
-        scores = (node_scores[:, : self.heads].index_select(0, source)
-                  + node_scores[:, self.heads:].index_select(0, target))  # [E, H]
+        scores = (take_rows(node_scores[:, : self.heads], source)
+                  + take_rows(node_scores[:, self.heads:], target))  # [E, H]
         z = z.view(x.size(0), self.heads, self.out_features)  # [N, H, C]
         alpha = edge_softmax(graph, F.leaky_relu(scores, self.negative_slope))  # [E, H]
         weights = dropout(alpha, self.dropout, self.training)  # [E, H]

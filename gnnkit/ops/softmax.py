@@ -7,6 +7,7 @@ from torch import Tensor
 
 from ..graph import Graph
 from ._checks import check_graph
+from .gather import take_rows
 
 
 def _sum_per_target(values: Tensor, graph: Graph) -> Tensor:
@@ -14,8 +15,8 @@ def _sum_per_target(values: Tensor, graph: Graph) -> Tensor:
     rowptr, target = graph.csr[0], graph.csr_target
     if torch.is_grad_enabled():  # differentiable form, used for second derivatives
         sums = values.new_zeros((graph.num_nodes,) + values.shape[1:])
-        return sums.index_add(0, target, values).index_select(0, target)
-    return torch.segment_reduce(values, "sum", offsets=rowptr, axis=0).index_select(0, target)
+        return take_rows(sums.index_add(0, target, values), target)
+    return take_rows(torch.segment_reduce(values, "sum", offsets=rowptr, axis=0), target)
 
 
 class _EdgeSoftmax(torch.autograd.Function):
@@ -29,7 +30,7 @@ class _EdgeSoftmax(torch.autograd.Function):
     def forward(ctx, scores: Tensor, graph: Graph) -> Tensor:
         rowptr = graph.csr[0]
         row_max = torch.segment_reduce(scores, "max", offsets=rowptr, axis=0)
-        alpha = (scores - row_max.index_select(0, graph.csr_target)).exp_()
+        alpha = (scores - take_rows(row_max, graph.csr_target)).exp_()
         alpha /= _sum_per_target(alpha, graph)
         ctx.graph = graph
         ctx.save_for_backward(alpha)
