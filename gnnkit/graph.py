@@ -303,6 +303,8 @@ class Graph(GraphConversions):
         become ``v[csr_to_csc]`` in this order. No sort when ``edge_index`` is sorted by
         (source, target) or the CSR order already is the transpose's; else one stable sort.
         """
+        if "_copies_of" in self.__dict__:  # heads copies: from the original's transpose
+            return _copies_transpose(*self._copies_of)
         _, col, perm = self.csr
         target, num_nodes = self.csr_target, self.num_nodes
         csr_to_csc = None
@@ -343,8 +345,10 @@ class Graph(GraphConversions):
         Returns ``(copies, order)``: ``order`` [E * heads] says which value of this graph
         each edge of ``copies`` (in its CSR order) carries: values ``v`` [E, heads] in this
         graph's CSR order become ``v.reshape(-1)[order]``, and [N, heads, C] node features are
-        ``x.reshape(N * heads, C)`` there. The transpose of ``copies`` is made alongside (no
-        sort). Computed once per ``heads`` and cached: five index tensors of E * heads entries.
+        ``x.reshape(N * heads, C)`` there. The transpose of ``copies`` (its :attr:`csc`, for
+        backward passes) is made from this graph's when first needed, without a sort. Computed
+        once per ``heads`` and cached: two index tensors of E * heads entries, two more with
+        the transpose.
         """
         heads = check_int(heads, "heads", low=1)
         return _cached(self, f"_heads_copies_{heads}", lambda graph: _heads_copies(graph, heads))
@@ -507,37 +511,54 @@ def _count_per_node(ids: Tensor, num_nodes: int) -> Tensor:
 
 
 def _heads_copies(graph: Graph, heads: int) -> tuple[Graph, Tensor]:
-    """:meth:`Graph.heads_copies` computed: the copies' CSR from this graph's, their transpose
-    from this graph's transpose, and the permutation between the two orders."""
+    """:meth:`Graph.heads_copies` computed from this graph's CSR without a sort; the copies
+    remember where they come from, so their transpose is made from this graph's when first
+    asked for (:func:`_copies_transpose`)."""
     rowptr, col, _ = graph.csr
-    ptr, copies_col, order = _copies_csr(rowptr, col, heads)
-    reverse_ptr, reverse_col, reverse_order = _copies_csr(*graph.csc[:2], heads)
-    # the q-th edge of the transpose carries value reverse_order[q] = k' * heads + h of the
-    # transpose's CSR, i.e. csr_to_csc[k'] * heads + h of this graph's: its position in the
-    # copies' CSR inverts ``order``
-    position = torch.empty_like(order).scatter_(
-        0, order, torch.arange(order.numel(), device=order.device))
-    csr_to_csc = graph.csc[2]
-    value = csr_to_csc[reverse_order.div(heads, rounding_mode="floor")] * heads + reverse_order % heads
-    copies = Graph._trusted_csr(ptr, copies_col, graph.num_nodes * heads)
-    copies._keep("csc", (reverse_ptr, reverse_col, position[value]))
+    ptr, position = _copies_layout(rowptr, graph.csr_target, heads)
+    total = col.numel() * heads
+    head = torch.arange(heads, device=col.device)
+    order = _placed(position, torch.arange(total, device=col.device), total)
+    copies = Graph._trusted_csr(ptr, _placed(position, (col.unsqueeze(1) * heads + head).view(-1),
+                                             total), graph.num_nodes * heads)
+    copies._keep("_copies_of", (graph, heads))
     return copies, order
 
 
-def _copies_csr(rowptr: Tensor, col: Tensor, heads: int) -> tuple[Tensor, Tensor, Tensor]:
-    """CSR ``(ptr, col, order)`` of ``heads`` copies of the CSR ``(rowptr, col)``: row
-    ``i * heads + h`` holds the edges of row i, shifted to copy h; ``order[p] = k * heads + h``
-    for its p-th entry, the k-th of the original."""
+def _copies_transpose(graph: Graph, heads: int) -> tuple[Tensor, Tensor, Tensor]:
+    """The :attr:`Graph.csc` of ``graph.heads_copies(heads)`` from ``graph``'s transpose: the
+    copies of the transpose, and for each of their entries the position in the copies' CSR of
+    the same edge and head (this graph's CSR edge ``csr_to_csc[k']``, head h)."""
+    colptr, row, csr_to_csc = graph.csc
+    _, position = _copies_layout(graph.csr[0], graph.csr_target, heads)
+    reverse_ptr, reverse_position = _copies_layout(colptr, graph.reverse.csr_target, heads)
+    total = row.numel() * heads
+    head = torch.arange(heads, device=row.device)
+    return (reverse_ptr,
+            _placed(reverse_position, (row.unsqueeze(1) * heads + head).view(-1), total),
+            _placed(reverse_position, position.index_select(0, csr_to_csc).view(-1), total))
+
+
+def _copies_layout(rowptr: Tensor, target: Tensor, heads: int) -> tuple[Tensor, Tensor]:
+    """For ``heads`` copies of the CSR with pointer ``rowptr`` and row of every entry
+    ``target`` [E]: the copies' pointer [N * heads + 1] (row ``i * heads + h`` holds the
+    entries of row i, for copy h) and ``position`` [E, heads], where entry k of copy h lands:
+    ``rowptr[i] * heads + h * degree(i) + (k - rowptr[i])``."""
     degree = rowptr[1:] - rowptr[:-1]
-    head = torch.arange(heads, device=col.device)
-    starts = (rowptr[:-1].unsqueeze(1) * heads + head * degree.unsqueeze(1)).view(-1)
-    total = col.numel() * heads
-    ptr = torch.cat([starts, starts.new_tensor([total])])
-    row = torch.repeat_interleave(torch.arange(starts.numel(), device=col.device),
-                                  degree.repeat_interleave(heads), output_size=total)
-    node, copy = row.div(heads, rounding_mode="floor"), row % heads
-    edge = rowptr[node] + torch.arange(total, device=col.device) - starts[row]
-    return ptr, col[edge] * heads + copy, edge * heads + copy
+    head = torch.arange(heads, device=rowptr.device)
+    starts = rowptr[:-1].unsqueeze(1) * heads + head * degree.unsqueeze(1)  # [N, heads]
+    total = target.numel() * heads
+    ptr = torch.cat([starts.view(-1), starts.new_tensor([total])])
+    first = rowptr.index_select(0, target)  # [E]: where the entry's row starts
+    within = torch.arange(target.numel(), device=rowptr.device) + first * (heads - 1)
+    position = within.unsqueeze(1) + head * degree.index_select(0, target).unsqueeze(1)
+    return ptr, position
+
+
+def _placed(position: Tensor, values: Tensor, total: int) -> Tensor:
+    """[total] with ``values[m]`` (flattened [E, heads] order) at ``position.view(-1)[m]``."""
+    return torch.empty(total, dtype=values.dtype, device=values.device).scatter_(
+        0, position.view(-1), values)
 
 
 def _pointer(counts: Tensor) -> Tensor:

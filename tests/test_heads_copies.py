@@ -124,3 +124,22 @@ def test_both_paths_give_the_same_float32_gradients():
             spmm_module.HEADS_COPIES_MAX_EDGES = saved
     for a, b in zip(*results):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_the_transpose_is_made_only_for_a_backward_pass_and_copies_pickle():
+    import copy
+    import pickle
+
+    graph = Graph(EDGES, 6)
+    weights = torch.rand(graph.num_edges, 2, requires_grad=True)
+    x = torch.randn(6, 2, 3, requires_grad=True)
+    with torch.no_grad():
+        expected = multi_head_spmm(graph, weights, x)
+    copies, _ = graph.heads_copies(2)
+    assert "csc" not in copies.__dict__ and "csc" not in graph.__dict__  # no sort for eval
+    multi_head_spmm(graph, weights, x).sum().backward()
+    assert "csc" in copies.__dict__
+    for clone in (pickle.loads(pickle.dumps(graph)), copy.deepcopy(graph)):
+        torch.testing.assert_close(multi_head_spmm(clone, weights, x), expected)
+        clone_copies, _ = clone.heads_copies(2)
+        assert clone_copies._copies_of[0] is clone
