@@ -14,7 +14,10 @@ from ._checks import check_edge_values, check_graph, check_node_tensor
 # none (there it is about 3x slower than the MKL sparse product).
 _GATHER_SUM_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 #: Most edges x heads for which a multi-head product runs as one product over the graph's
-#: cached head copies (:meth:`Graph.heads_copies`) rather than one product per head.
+#: cached head copies (:meth:`Graph.heads_copies`) rather than one product per head. Forward
+#: and backward, 8 heads x 8 channels, 1 thread: Cora 3.8 against 7.2 ms, 100k nodes / 500k
+#: edges 151 against 211 ms, but 1M edges 473 against 400 ms, where the copies would also
+#: cache about 280 MB.
 HEADS_COPIES_MAX_EDGES = 1 << 22
 #: Edges per block in :func:`edge_dots`, so its [block, D] gathers stay near 16 MB.
 _DOT_BLOCK_VALUES = 1 << 22
@@ -186,7 +189,9 @@ def multi_head_spmm(graph: Graph, weights: Tensor, x: Tensor) -> Tensor:
 
     Returns:
         [N, H, C]; 0 for a node with no incoming edge. Memory: [E, H] and [N, H, C] tensors
-        only.
+        only; while E x H <= :data:`HEADS_COPIES_MAX_EDGES` every head is done in one product
+        over :meth:`Graph.heads_copies` (cached in the graph: two to four index tensors of
+        E x H entries), else one product per head.
     """
     check_graph(graph)
     check_node_tensor(x, graph, "x", dims=3)
