@@ -83,13 +83,15 @@ def test_inference_mode_tensors_work_in_every_layer(name):
 
 
 def cached_tensors(graph):
-    """Every tensor a Graph holds in its cache, also in derived Graphs (self-loops, reverse)."""
-    found = []
+    """Every tensor a Graph holds in its cache, also in derived Graphs (self-loops, reverse,
+    head copies, which refer back to the graph they copy)."""
+    found, seen = [], set()
 
     def visit(value):
         if isinstance(value, torch.Tensor):
             found.append(value)
-        elif isinstance(value, Graph):
+        elif isinstance(value, Graph) and id(value) not in seen:
+            seen.add(id(value))
             for item in value.__dict__.values():
                 visit(item)
         elif isinstance(value, tuple):
