@@ -22,6 +22,7 @@ import sys
 
 from .commands import UsageError
 from .distributed import ProcessGroupError
+from .train.workers import WorkerError
 
 #: The command modules under ``gnnkit.commands``, in the order ``--help`` lists them.
 COMMANDS = ("matrices", "check_layer", "train")
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         _say(f"gnnkit {args.command}: error: {error}")
         return 2
-    except ProcessGroupError as error:
+    except (ProcessGroupError, WorkerError) as error:
         print(f"gnnkit {args.command}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

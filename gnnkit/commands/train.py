@@ -18,7 +18,8 @@ written to disk.
 Exit status: 0 success; 2 unusable input: a bad flag value, a dataset that cannot be trained on
 (an empty split, NaN or infinite features, ...) or a run whose loss became NaN or infinite (one
 line on stderr, from rank 0 under torchrun); 1 a process of a torchrun group failed (a peer
-died or stalled past --dist-timeout; one line from each failing process).
+died or stalled past --dist-timeout; one line from each failing process) or a worker process
+of ``--jobs`` died (one line); 130 Ctrl-C (one line; the workers are stopped).
 """
 
 from __future__ import annotations

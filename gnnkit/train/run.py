@@ -116,7 +116,7 @@ def train_seeds(
     Raises:
         ValueError: no seeds; ``jobs`` > 1 with a device other than the CPU or under
             torchrun; and whatever :func:`train` raises.
-        RuntimeError: a worker process died.
+        gnnkit.train.workers.WorkerError: a worker process died.
     """
     seeds = list(seeds)
     if not seeds:
@@ -132,6 +132,9 @@ def train_seeds(
             f"jobs={jobs} trains seeds side by side in CPU processes; on {config.device}"
             f"{' under torchrun' if distributed.world_size() > 1 else ''} use jobs=1."
         )
+    # an unusable dataset fails here, before any worker starts
+    TrainingData.on_device(dataset, graph, config.normalize_features, torch.device("cpu"),
+                           sparse_features=not config.mini_batch)
     quiet = dataclasses.replace(config, progress=False)  # bars of several processes would mix
     yield from run_in_workers(_train_seed, (dataset, quiet, graph), seeds, jobs)
 

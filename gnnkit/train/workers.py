@@ -20,11 +20,16 @@ import torch.multiprocessing
 _shared: tuple = ()  # the shared arguments, set once in each worker by _start
 
 
+class WorkerError(RuntimeError):
+    """A worker process stopped without a result (killed, for example for lack of memory)."""
+
+
 def _start(shared: tuple) -> None:
     global _shared
     _shared = shared
-    # Ctrl-C in the terminal reaches the workers too: stop at once, without a traceback each
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    # Ctrl-C in a terminal reaches every process of the group: the workers leave it to the
+    # caller, which terminates them (_stop) and reports the interruption once
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _call(function: Callable, item):
@@ -39,24 +44,42 @@ def run_in_workers(function: Callable, shared: tuple, items: Sequence, jobs: int
     picklable. Workers are spawned (a fresh interpreter each, never forked from a process
     whose OpenMP threads may hold locks), so a script that calls this must keep its own
     top-level work under ``if __name__ == "__main__":``. An exception of a run is raised here;
-    when the caller stops iterating, runs not yet started are cancelled.
+    then, and when the caller stops iterating or is interrupted, the workers are terminated.
 
     Raises:
-        RuntimeError: a worker process died (killed for memory, for example).
+        WorkerError: a worker process died (killed, perhaps for lack of memory).
     """
     context = torch.multiprocessing.get_context("spawn")  # torch's shared-memory tensors
     executor = ProcessPoolExecutor(jobs, mp_context=context, initializer=_start,
                                    initargs=(shared,))
+    finished = False
     try:
         futures = [executor.submit(_call, function, item) for item in items]
         for item, future in zip(items, futures):
             try:
                 result = future.result()
             except BrokenProcessPool:
-                raise RuntimeError(
+                raise WorkerError(
                     f"a worker process stopped while running {item!r} (killed, perhaps for "
                     "lack of memory); run one at a time (jobs=1, --jobs 1)."
                 ) from None
             yield result
+        finished = True
     finally:
+        if not finished:  # an error, Ctrl-C or an early stop: no run is waited for
+            _stop(executor)
         executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _stop(executor: ProcessPoolExecutor) -> None:
+    """Terminate the executor's worker processes (``terminate_workers`` from Python 3.14 on;
+    before that, through its table of processes)."""
+    terminate = getattr(executor, "terminate_workers", None)
+    if terminate is not None:
+        terminate()
+        return
+    processes = list((getattr(executor, "_processes", None) or {}).values())
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join()
