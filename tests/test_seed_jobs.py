@@ -3,7 +3,10 @@ the same results as one process, in seed order; the rule for the default count."
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import time
 
 import pytest
 import torch
@@ -12,6 +15,7 @@ from gnnkit import _threads
 from gnnkit.cli import main
 from gnnkit.data import load_dataset
 from gnnkit.train import TrainConfig, jobs_for, train_seeds
+from gnnkit.train.workers import WorkerError, run_in_workers
 
 
 @pytest.fixture(scope="module")
@@ -79,3 +83,25 @@ def test_cli_bad_jobs_is_one_line(argv, message, capsys):
     assert main(["train", "--epochs", "1", *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def _killed(item):  # a worker run that dies as if killed for memory
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _sleepy(item):
+    time.sleep(item)
+    return item
+
+
+def test_a_dead_worker_is_a_worker_error():
+    with pytest.raises(WorkerError, match="worker process stopped while running 1"):
+        list(run_in_workers(_killed, (), [1, 2], 2))
+
+
+def test_stopping_early_terminates_the_running_workers():
+    results = run_in_workers(_sleepy, (), [0, 120, 120], 2)
+    assert next(results) == 0
+    start = time.perf_counter()
+    results.close()  # the two 120 s runs are not waited for
+    assert time.perf_counter() - start < 30
