@@ -9,6 +9,7 @@ from torch import Tensor
 from ..convert import sparse_csr
 from ..graph import Graph
 from ._checks import check_edge_values, check_graph, check_node_tensor
+from .gather import take_rows
 
 # Dtypes for which torch's CPU embedding_bag has a fused gather-and-sum kernel; float64 has
 # none (there it is about 3x slower than the MKL sparse product).
@@ -135,17 +136,16 @@ class _HeadwiseSpMM(torch.autograd.Function):
             grad_weights = edge_dots(graph, grad_out, x)
         if ctx.needs_input_grad[1]:
             _, _, csr_to_csc = graph.csc
-            reverse_weights = (  # a 1-D gather of one column is several times faster
-                weights.view(-1).index_select(0, csr_to_csc).unsqueeze(1)
-                if weights.shape[1] == 1 else weights.index_select(0, csr_to_csc))
-            grad_x = _headwise_spmm(graph.reverse, reverse_weights, grad_out)
+            grad_x = _headwise_spmm(graph.reverse, take_rows(weights, csr_to_csc), grad_out)
         return grad_weights, grad_x, None
 
 
 def _headwise_spmm(graph: Graph, weights: Tensor, x: Tensor) -> Tensor:
     """:class:`_HeadwiseSpMM` on checked arguments, with the transpose cached first (filled
     here rather than inside the backward, where ``torch.compile`` cannot record a cache
-    write)."""
+    write). Several heads with at most :data:`HEADS_COPIES_MAX_EDGES` edges x heads run as one
+    head over :meth:`Graph.heads_copies`: the weights reordered by its ``order``, x viewed as
+    [N * H, 1, C], the same sums."""
     if graph.num_edges == 0 or x.numel() == 0:
         return x * 0  # every row is an empty sum (or has no columns); keeps x in autograd
     num_nodes, heads, channels = x.shape
