@@ -98,6 +98,12 @@ def check_timeout(value, name: str = "timeout") -> float:
     return check_real(value, name, low=0.0, open_low=True)
 
 
+def launched_world_size() -> int:
+    """The number of processes ``torchrun`` started (``WORLD_SIZE``; 1 without torchrun),
+    known before the process group is joined."""
+    return int(os.environ["WORLD_SIZE"]) if launched() else 1
+
+
 def rank() -> int:
     """This process's rank (0 without a process group)."""
     return dist.get_rank() if dist.is_initialized() else 0

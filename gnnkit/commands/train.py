@@ -43,6 +43,7 @@ from ..train import (
     train_seeds,
 )
 from ..train.config import MINIMUM, check_device, check_setting, jobs_for, resolve_threads
+from ..train.run import check_processes
 from . import UsageError
 
 NAME = "train"
@@ -144,6 +145,8 @@ def _train(args: argparse.Namespace) -> int:
         device=args.device, progress=False if args.no_progress else None,
         normalize_features=False if args.store is not None else None, threads=args.threads,
     )
+    # before joining: a process that fails while the others connect leaves them a gloo error
+    check_processes(config, distributed.launched_world_size())
     dataset = _load(args)
     graph = dataset.graph()
 

@@ -166,11 +166,7 @@ def train(
             NaN or infinite.
         TypeError: a dataset tensor of the wrong dtype.
     """
-    if not config.mini_batch and distributed.world_size() > 1:
-        raise ValueError(
-            "training in several processes needs batch_size (mini-batch training); "
-            "pass --batch-size B."
-        )
+    check_processes(config, distributed.world_size())
     device = torch.device(config.device)
     graph = graph if graph is not None else dataset.graph()
     data = TrainingData.on_device(dataset, graph, config.normalize_features, device,
@@ -214,6 +210,19 @@ def train(
         model=model,
         history=fitted.history,
     )
+
+
+def check_processes(config: TrainConfig, processes: int) -> None:
+    """Training in ``processes`` > 1 processes needs mini-batches (``batch_size``).
+
+    Raises:
+        ValueError: full-batch training in several processes.
+    """
+    if not config.mini_batch and processes > 1:
+        raise ValueError(
+            "training in several processes needs batch_size (mini-batch training); "
+            "pass --batch-size B."
+        )
 
 
 def summarize(accuracies) -> tuple[float, float]:
