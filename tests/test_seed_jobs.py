@@ -94,6 +94,10 @@ def _sleepy(item):
     return item
 
 
+def _with_tensor(tensor, item):
+    return item
+
+
 def test_a_dead_worker_is_a_worker_error():
     with pytest.raises(WorkerError, match="worker process stopped while running 1"):
         list(run_in_workers(_killed, (), [1, 2], 2))
@@ -105,3 +109,12 @@ def test_stopping_early_terminates_the_running_workers():
     start = time.perf_counter()
     results.close()  # the two 120 s runs are not waited for
     assert time.perf_counter() - start < 30
+
+
+def test_workers_that_cannot_get_their_tensors_are_a_worker_error(monkeypatch):
+    def no_room(self, *args, **kwargs):
+        raise RuntimeError("unable to write to file </torch_1>: No space left on device (28)")
+
+    monkeypatch.setattr(torch.UntypedStorage, "_share_fd_cpu_", no_room)
+    with pytest.raises(WorkerError, match="could not start the worker processes.*No space"):
+        list(run_in_workers(_with_tensor, (torch.ones(3),), [0, 0], 2))

@@ -47,14 +47,22 @@ def run_in_workers(function: Callable, shared: tuple, items: Sequence, jobs: int
     then, and when the caller stops iterating or is interrupted, the workers are terminated.
 
     Raises:
-        WorkerError: a worker process died (killed, perhaps for lack of memory).
+        WorkerError: a worker process could not start (for example, no room in shared memory
+            for the shared tensors) or died (killed, perhaps for lack of memory).
     """
     context = torch.multiprocessing.get_context("spawn")  # torch's shared-memory tensors
     executor = ProcessPoolExecutor(jobs, mp_context=context, initializer=_start,
                                    initargs=(shared,))
     finished = False
     try:
-        futures = [executor.submit(_call, function, item) for item in items]
+        try:  # the workers start here; the shared tensors go to shared memory (/dev/shm)
+            futures = [executor.submit(_call, function, item) for item in items]
+        except (OSError, RuntimeError) as error:
+            raise WorkerError(
+                f"could not start the worker processes ({type(error).__name__}: "
+                f"{str(error).splitlines()[0] if str(error) else 'no message'}); run one at a "
+                "time (jobs=1, --jobs 1)."
+            ) from error
         for item, future in zip(items, futures):
             try:
                 result = future.result()
