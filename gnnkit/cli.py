@@ -8,8 +8,8 @@ list it in :data:`COMMANDS`.
 No traceback reaches the user: unusable input is one line and exit 2 (argparse's usage errors:
 its usage block and one line), Ctrl-C is one line and exit 130, and a closed pipe
 (``gnnkit matrices | head``) ends quietly with exit 141. Under ``torchrun`` every process
-parses the same arguments and fails alike, so only rank 0 prints those errors; a process whose
-torchrun group failed (:class:`gnnkit.distributed.ProcessGroupError`: a peer died or stalled)
+parses the same arguments and fails alike, so only rank 0 prints those errors (the others wait
+for it, :func:`_leave_it_to_rank_0`); a process whose torchrun group failed (:class:`gnnkit.distributed.ProcessGroupError`: a peer died or stalled)
 prints its own one line and exits 1.
 """
 
@@ -19,6 +19,7 @@ import argparse
 import importlib
 import os
 import sys
+import time
 
 from .commands import UsageError
 from .distributed import ProcessGroupError
@@ -29,6 +30,8 @@ COMMANDS = ("matrices", "check_layer", "train")
 #: Exit statuses a shell gives for Ctrl-C (128 + SIGINT) and a closed pipe (128 + SIGPIPE).
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141
+#: Longest a process other than rank 0 waits for rank 0 to report an error they share.
+RANK_0_REPORT_WAIT_S = 10.0
 
 
 class Parser(argparse.ArgumentParser):
@@ -38,6 +41,7 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str):
         if _is_rank_0():
             super().error(message)
+        _leave_it_to_rank_0()
         self.exit(2)
 
 
@@ -77,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         return status
     except UsageError as error:
         _say(f"gnnkit {args.command}: error: {error}")
+        if not _is_rank_0():
+            _leave_it_to_rank_0()
         return 2
     except (ProcessGroupError, WorkerError) as error:
         print(f"gnnkit {args.command}: error: {error}", file=sys.stderr)
@@ -95,6 +101,14 @@ def _say(message: str) -> None:
     """One line on stderr; under ``torchrun`` only from rank 0 (every process fails alike)."""
     if _is_rank_0():
         print(message, file=sys.stderr)
+
+
+def _leave_it_to_rank_0() -> None:
+    """Let rank 0 report first: torchrun stops the whole group at the first process that
+    exits, so a quiet rank that left at once could stop rank 0 before it printed. Rank 0
+    exits right after printing and torchrun then ends this process (SIGTERM) while it waits;
+    the wait only runs out (:data:`RANK_0_REPORT_WAIT_S`) if rank 0 did not fail."""
+    time.sleep(RANK_0_REPORT_WAIT_S)
 
 
 def _is_rank_0() -> bool:

@@ -158,6 +158,21 @@ def test_argparse_and_device_errors_print_once_under_torchrun(tmp_path):
         assert result.stderr.count("Traceback") <= 1  # torchrun's own ChildFailedError only
 
 
+def test_a_slow_rank_0_still_reports_the_shared_error(tmp_path):
+    """torchrun stops the group at the first process that exits: the quiet rank waits, so a
+    rank 0 that is slower to get there is not stopped before it prints."""
+    script = tmp_path / "slow_rank_0.py"
+    script.write_text("import os, sys, time\n"
+                      "if os.environ['RANK'] == '0':\n"
+                      "    time.sleep(2)\n"
+                      "from gnnkit.cli import main\n"
+                      "sys.exit(main(sys.argv[1:]))\n")
+    result = _torchrun(str(script), "train", "--batch-size", "4", "--epochs", "0",
+                       tmp_path=tmp_path)
+    assert result.returncode != 0
+    assert result.stderr.count("gnnkit train: error: --epochs must be") == 1, result.stderr
+
+
 def _stall(rank: int, port: int, folder: str) -> None:
     """Rank 1 stalls for 20 s; rank 0 waits in an all-reduce with a 2 s timeout."""
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2",

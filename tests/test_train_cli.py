@@ -94,10 +94,16 @@ def test_cuda_without_cuda_exits_2(capsys):
 
 
 def test_argparse_errors_print_on_rank_0_only(monkeypatch, capsys):
+    import gnnkit.cli
+
+    waits = []
+    monkeypatch.setattr(gnnkit.cli.time, "sleep", waits.append)
     monkeypatch.setenv("RANK", "1")
     assert main(["train", "--model", "transformer"]) == 2
     assert main(["train", "--batch-size", "0"]) == 2
     assert capsys.readouterr().err == ""
+    # the quiet ranks wait for rank 0 to report (torchrun stops the group at the first exit)
+    assert waits == [gnnkit.cli.RANK_0_REPORT_WAIT_S] * 2
     monkeypatch.setenv("RANK", "0")
     assert main(["train", "--model", "transformer"]) == 2
     assert "invalid choice" in capsys.readouterr().err
