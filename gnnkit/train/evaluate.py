@@ -1,5 +1,5 @@
-"""Evaluation: logits on the whole graph (one forward pass, or exact layer-wise chunks) and
-the loss and accuracy of a node mask."""
+"""Evaluation: logits on the whole graph (one forward pass, or exact layer-wise chunks) or
+of one split's nodes, and the loss and accuracy of a node mask."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import distributed
+from .receptive_field import LabelledNodes
 
 
 @torch.no_grad()
@@ -22,6 +23,14 @@ def full_graph_logits(model: nn.Module, x: Tensor, graph, chunk_size: int | None
     return model.inference(
         x, graph, chunk_size, rank=distributed.rank(), world_size=distributed.world_size()
     )
+
+
+@torch.no_grad()
+def split_loss_and_accuracy(model: nn.Module, nodes: LabelledNodes) -> tuple[float, float]:
+    """Cross-entropy and accuracy of ``model`` in evaluation mode on the nodes ``nodes``."""
+    model.eval()
+    logits = nodes.logits(model)
+    return float(F.cross_entropy(logits, nodes.y)), accuracy(logits, nodes.y)
 
 
 def loss_and_accuracy(logits: Tensor, y: Tensor, mask: Tensor) -> tuple[float, float]:

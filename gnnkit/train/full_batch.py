@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import nn
 from torch.optim import Optimizer
 
+from .receptive_field import LabelledNodes
 
-def full_batch_epoch(
-    model: nn.Module, optimizer: Optimizer, x: Tensor, y: Tensor, graph, train_mask: Tensor,
-) -> float:
-    """Forward the whole graph, one step on the cross-entropy of ``train_mask``; the loss."""
+
+def full_batch_epoch(model: nn.Module, optimizer: Optimizer, train: LabelledNodes) -> float:
+    """One step on the mean cross-entropy of the training nodes ``train``; the loss."""
     model.train()
     optimizer.zero_grad(set_to_none=True)
-    loss = F.cross_entropy(model(x, graph)[train_mask], y[train_mask])
+    loss = F.cross_entropy(train.logits(model), train.y)
     loss.backward()
     optimizer.step()
     return loss.item()

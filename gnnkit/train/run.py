@@ -17,10 +17,11 @@ from ..graph import Graph
 from ..models import build_model
 from .config import TrainConfig, training_threads
 from .data import TrainingData
-from .evaluate import full_graph_logits, loss_and_accuracy
+from .evaluate import full_graph_logits, loss_and_accuracy, split_loss_and_accuracy
 from .full_batch import full_batch_epoch
 from .loop import fit
 from .mini_batch import MiniBatches
+from .receptive_field import labelled_nodes
 from .selection import BestValidation
 from .workers import run_in_workers
 
@@ -177,23 +178,12 @@ def train(
     trained = distributed.wrap(model)
     optimizer = torch.optim.Adam(trained.parameters(), lr=config.lr,
                                  weight_decay=config.weight_decay)
-    batches = MiniBatches(data.graph, data.train_mask, data.x, data.y, config, seed) \
-        if config.mini_batch else None
     chunk_size = config.chunk_size if config.mini_batch else None
-
-    def train_epoch(epoch: int) -> float:
-        if batches is None:
-            return full_batch_epoch(trained, optimizer, data.x, data.y, data.graph,
-                                    data.train_mask)
-        return batches.epoch(trained, optimizer, epoch)
-
-    def validate() -> tuple[float, float]:
-        logits = full_graph_logits(model, data.x, data.graph, chunk_size)
-        return loss_and_accuracy(logits, data.y, data.val_mask)
-
     selection = BestValidation(config.patience)
     with training_threads(config, graph.num_edges):  # the caller's count is back afterwards
-        fitted = fit(model, selection, config.epochs, train_epoch, validate, seed=seed,
+        steps = _mini_batch_steps(model, trained, optimizer, data, config, seed) \
+            if config.mini_batch else _full_batch_steps(model, trained, optimizer, data)
+        fitted = fit(model, selection, config.epochs, *steps, seed=seed,
                      lr=config.lr, label=f"{config.model} seed {seed}",
                      progress=config.progress)
         logits = full_graph_logits(model, data.x, data.graph, chunk_size)
@@ -210,6 +200,29 @@ def train(
         model=model,
         history=fitted.history,
     )
+
+
+def _full_batch_steps(model: nn.Module, trained: nn.Module, optimizer, data: TrainingData):
+    """``(train_epoch, validate)`` for :func:`fit`: one step on all training nodes, and the
+    validation nodes evaluated, each split computed on its receptive field
+    (:func:`labelled_nodes`, cut once here)."""
+    train_nodes, val_nodes = (labelled_nodes(data.graph, data.x, data.y, mask, model.num_layers)
+                              for mask in (data.train_mask, data.val_mask))
+    return (lambda epoch: full_batch_epoch(trained, optimizer, train_nodes),
+            lambda: split_loss_and_accuracy(model, val_nodes))
+
+
+def _mini_batch_steps(model: nn.Module, trained: nn.Module, optimizer, data: TrainingData,
+                      config: TrainConfig, seed: int):
+    """``(train_epoch, validate)`` for :func:`fit`: the epoch's shuffled mini-batches, and the
+    validation nodes evaluated on exact layer-wise logits of the whole graph."""
+    batches = MiniBatches(data.graph, data.train_mask, data.x, data.y, config, seed)
+
+    def validate() -> tuple[float, float]:
+        logits = full_graph_logits(model, data.x, data.graph, config.chunk_size)
+        return loss_and_accuracy(logits, data.y, data.val_mask)
+
+    return (lambda epoch: batches.epoch(trained, optimizer, epoch)), validate
 
 
 def check_processes(config: TrainConfig, processes: int) -> None:
