@@ -20,6 +20,8 @@ The parts, one job each:
   split, finite float32 features, split labels >= 0) and moved to the training device.
 - ``workers.py``: independent runs (seeds) side by side in spawned worker processes.
 - ``full_batch.py`` / ``mini_batch.py``: one training epoch each way.
+- ``receptive_field.py``: :func:`~gnnkit.train.receptive_field.labelled_nodes`, a split's
+  nodes with the part of the graph their logits depend on (full batch computes only that).
 - ``evaluate.py``: full-graph logits (one pass, or exact layer-wise chunks) and accuracy.
 - ``graph_task.py``: graph classification, k-fold cross-validation
   (:func:`cross_validate`, :class:`GraphTrainConfig`, :func:`stratified_folds`).
