@@ -190,7 +190,7 @@ def test_full_batch_training_holds_mostly_zero_features_sparse():
     assert not is_sparse(mini_batch.x)
 
 
-@pytest.mark.parametrize("model", ["mean-gcn", "gat"])
+@pytest.mark.parametrize("model", ["mean-gcn", "median-gcn", "gat"])
 def test_training_on_sparse_and_dense_input_is_the_same_run(model):
     x = mostly_zero(80, 50, density=0.03)
     dense = train_node_classifier(small_dataset(x), model, epochs=15, seed=0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..ops import dense_features
+from ..ops import dense_features, feature_linear
 from ._inputs import check_features
 from ._root_weight import RootWeightConv
 
@@ -27,8 +27,9 @@ class MedianGCNConv(RootWeightConv):
         bias: add a learnable bias [F_out].
 
     Shapes:
-        x [N, F_in] (a sparse CSR/COO x is made dense: the median selects per feature among
-        the neighbours' values, zeros included), graph with N nodes (any form
+        x [N, F_in] (a sparse CSR/COO x is made dense for the median, which selects per
+        feature among the neighbours' values, zeros included; ``B x`` reads only its stored
+        values), graph with N nodes (any form
         :func:`gnnkit.as_graph` accepts) -> [N, F_out]; ``W`` and ``B`` are [F_out, F_in].
     """
 
@@ -38,6 +39,6 @@ class MedianGCNConv(RootWeightConv):
     def forward(self, x: Tensor, graph) -> Tensor:
         """``W median_{j -> i} x_j + B x_i (+ bias)``: x [N, F_in], graph with N nodes
         -> [N, F_out]."""
-        x = dense_features(check_features(x, self.in_features, dtype=self.W.dtype))
-        median = self.propagate(graph, x=x)
-        return self.add_bias(torch.addmm(x @ self.B.t(), median, self.W.t()))
+        check_features(x, self.in_features, dtype=self.W.dtype)
+        median = self.propagate(graph, x=dense_features(x))
+        return self.add_bias(torch.addmm(feature_linear(x, self.B), median, self.W.t()))
