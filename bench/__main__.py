@@ -3,6 +3,7 @@
     python -m bench [options]               layer rows vs PyG (bench.layers; --help for options)
     python -m bench sampling [options]      neighbour sampler and loader vs PyG (bench.sampling)
     python -m bench training [options]      mini-batch epochs, torchrun, largest graph
+    python -m bench full-batch [options]    gnnkit train's epoch: receptive fields vs whole graph
     python -m bench graph-level [options]   collating, GIN epoch, negatives, accuracy vs PyG
     python -m bench graph-breaks            torch.compile graph breaks of each layer
 
@@ -18,6 +19,7 @@ FAMILIES = {
     "layers": "bench.layers",
     "sampling": "bench.sampling",
     "training": "bench.training",
+    "full-batch": "bench.full_batch",
     "graph-level": "bench.graph_level",
     "graph-breaks": "bench.graph_breaks",
 }
