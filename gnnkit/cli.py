@@ -9,8 +9,9 @@ No traceback reaches the user: unusable input is one line and exit 2 (argparse's
 its usage block and one line), Ctrl-C is one line and exit 130, and a closed pipe
 (``gnnkit matrices | head``) ends quietly with exit 141. Under ``torchrun`` every process
 parses the same arguments and fails alike, so only rank 0 prints those errors (the others wait
-for it, :func:`_leave_it_to_rank_0`); a process whose torchrun group failed (:class:`gnnkit.distributed.ProcessGroupError`: a peer died or stalled)
-prints its own one line and exits 1.
+for it, :func:`_leave_it_to_rank_0`); a process whose torchrun group failed
+(:class:`gnnkit.distributed.ProcessGroupError`: a peer died or stalled) prints its own one
+line and exits 1.
 """
 
 from __future__ import annotations

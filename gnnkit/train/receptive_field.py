@@ -10,10 +10,10 @@ nodes and 644 of them in one hop, so computing the whole graph wastes most of ea
 (:func:`gnnkit.sampling.sample_neighbors` with every neighbour taken, trimmed per layer) when
 it is at most :data:`FIELD_MAX_WORK` of the whole graph's work, and otherwise keeps the whole
 graph. Either way :meth:`LabelledNodes.logits` gives the same logits (up to float rounding).
-The field holds a copy of its nodes' feature rows (at most the size of ``x``) and its graphs
-for the length of the run.
 In training mode dropout then draws only for the entries inside the field: the other entries
-never reach the loss, so the training is the same random process, with other draws.
+never reach the loss, so the training is the same random process, with other draws. The
+field holds a copy of its nodes' feature rows (at most the size of ``x``) and its graphs for
+the length of the run.
 """
 
 from __future__ import annotations

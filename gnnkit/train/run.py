@@ -72,9 +72,10 @@ def train_node_classifier(
     Each epoch trains on the training nodes (full batch: one Adam step; with ``batch_size``:
     one step per mini-batch of sampled neighbourhoods), then evaluates (dropout off) on the
     validation nodes. Full batch computes each of the two on the receptive field of its
-    nodes when that is small (:mod:`gnnkit.train.receptive_field`): the same logits. The weights of the epoch with the highest validation accuracy are kept,
-    ties broken by the lower validation loss; training stops early once neither has improved
-    for ``patience`` epochs, or after ``epochs`` epochs (see :class:`BestValidation`).
+    nodes when that is small (:mod:`gnnkit.train.receptive_field`): the same logits. The
+    weights of the epoch with the highest validation accuracy are kept, ties broken by the
+    lower validation loss; training stops early once neither has improved for ``patience``
+    epochs, or after ``epochs`` epochs (see :class:`BestValidation`).
 
     ``torch.manual_seed(seed)`` is called before the model is built, so a run is reproducible
     for a given seed (on the CPU).
