@@ -6,7 +6,9 @@ import torch
 from torch import Tensor
 
 from ..ops import dense_features, feature_linear
-from ._inputs import check_features
+from ..ops.features import is_sparse
+from ..ops.median import sparse_median_applies, sparse_segment_median
+from ._inputs import check_features, graph_for
 from ._root_weight import RootWeightConv
 
 
@@ -27,9 +29,10 @@ class MedianGCNConv(RootWeightConv):
         bias: add a learnable bias [F_out].
 
     Shapes:
-        x [N, F_in] (a sparse CSR/COO x is made dense for the median, which selects per
-        feature among the neighbours' values, zeros included; ``B x`` reads only its stored
-        values), graph with N nodes (any form
+        x [N, F_in] (for a sparse CSR/COO x the medians are found among the stored values
+        (:func:`gnnkit.ops.sparse_segment_median`, while the neighbours' stored values
+        number at most ``SPARSE_MEDIAN_MAX_ENTRIES``; else x is made dense for the median) and
+        ``W median`` and ``B x`` read only stored values), graph with N nodes (any form
         :func:`gnnkit.as_graph` accepts) -> [N, F_out]; ``W`` and ``B`` are [F_out, F_in].
     """
 
@@ -40,5 +43,10 @@ class MedianGCNConv(RootWeightConv):
         """``W median_{j -> i} x_j + B x_i (+ bias)``: x [N, F_in], graph with N nodes
         -> [N, F_out]."""
         check_features(x, self.in_features, dtype=self.W.dtype)
+        if is_sparse(x):  # the declared fast path: the medians of the stored values only
+            graph = graph_for(graph, x)
+            if sparse_median_applies(graph, x):
+                median = sparse_segment_median(graph, x)
+                return self.add_bias(feature_linear(median, self.W) + feature_linear(x, self.B))
         median = self.propagate(graph, x=dense_features(x))
         return self.add_bias(torch.addmm(feature_linear(x, self.B), median, self.W.t()))

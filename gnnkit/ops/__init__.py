@@ -12,7 +12,12 @@ from .aggregate import aggregate
 from .dropout import dropout
 from .features import dense_features, feature_dropout, feature_linear, feature_rows
 from .gather import gather_per_feature
-from .median import message_median, segment_median, segment_median_index
+from .median import (
+    message_median,
+    segment_median,
+    segment_median_index,
+    sparse_segment_median,
+)
 from .scatter import scatter
 from .segment import segment, segment_max, segment_mean, segment_sum
 from .softmax import edge_softmax
@@ -37,5 +42,6 @@ __all__ = [
     "segment_median",
     "segment_median_index",
     "segment_sum",
+    "sparse_segment_median",
     "spmm",
 ]

@@ -9,12 +9,16 @@ from torch import Tensor
 
 from ..graph import Graph
 from ._checks import check_graph, check_node_tensor
+from .features import csr_parts, is_sparse
 from .gather import GatherPerFeature
 
 #: Segments of up to this many entries use a selection network, longer ones ``kthvalue``.
 NETWORK_MAX_DEGREE = 64
 #: Values handled per block (about 4 MB of float32), so a block's rows stay in cache.
 BLOCK_VALUES = 1 << 20
+#: :func:`sparse_segment_median` gathers one entry per stored value of every in-neighbour
+#: (about 40 bytes each while it sorts); :func:`sparse_median_applies` allows up to this many.
+SPARSE_MEDIAN_MAX_ENTRIES = 1 << 24
 
 
 def segment_median(graph: Graph, x: Tensor) -> Tensor:
@@ -35,6 +39,90 @@ def segment_median(graph: Graph, x: Tensor) -> Tensor:
     rowptr, col, _ = graph.csr
     rows = _median_rows(rowptr, col, x.detach(), graph.nodes_by_in_degree)
     return GatherPerFeature.apply(x.contiguous(), rows)
+
+
+def sparse_median_applies(graph: Graph, x: Tensor) -> bool:
+    """Whether :func:`sparse_segment_median` takes ``x`` [N, F] (sparse CSR/COO) on ``graph``:
+    at most :data:`SPARSE_MEDIAN_MAX_ENTRIES` gathered entries (sum over the edges j -> i of
+    the stored values of row j), and fewer than the E x F values the dense form reads."""
+    rowptr, _, _ = csr_parts(x)
+    _, col, _ = graph.csr
+    entries = int(rowptr.diff().index_select(0, col).sum()) if graph.num_edges else 0
+    return entries <= min(SPARSE_MEDIAN_MAX_ENTRIES, graph.num_edges * x.shape[1])
+
+
+def sparse_segment_median(graph: Graph, x: Tensor) -> Tensor:
+    """:func:`segment_median` of a sparse ``x`` [N, F] (CSR or COO): the lower median of the
+    in-neighbours' features, feature by feature, as a sparse CSR tensor [N, F] that stores the
+    medians that are not 0 (its values stay in autograd with x's stored values).
+
+    An entry that x does not store is 0. For node i with d in-neighbours and feature f, let
+    n_< and n_= count the neighbours whose value is below and equal to 0; the median (the
+    ``k = (d - 1) // 2``-th smallest) is 0 when ``n_< <= k < n_< + n_=``, else the k-th
+    smallest stored value below 0 or the ``(k - n_< - n_=)``-th above it. So only the stored
+    values of the neighbours are read: one entry per (edge j -> i, stored value of row j),
+    sorted once by (i, f, value). Bag-of-words features are mostly 0, and so are their
+    medians. The gradient of a stored median goes to the stored value it was taken from (of
+    tied values, one of them); a median of 0 sends none (it was taken from an entry x does
+    not store, or equals one that does).
+
+    Raises:
+        TypeError: ``x`` is not a sparse CSR/COO tensor (use :func:`segment_median`).
+        ValueError: ``x`` is not [N, F] for the graph's N nodes, or stores NaN.
+    """
+    check_graph(graph)
+    if not is_sparse(x):
+        raise TypeError(f"x must be a sparse CSR or COO tensor, got {_describe(x)}; for a "
+                        "dense x use segment_median.")
+    if x.dim() != 2 or x.shape[0] != graph.num_nodes:
+        raise ValueError(f"x must be [num_nodes, F] = [{graph.num_nodes}, F], got shape "
+                         f"{list(x.shape)}.")
+    x_rowptr, x_col, x_values = csr_parts(x)
+    if torch.isnan(x_values).any():
+        raise ValueError(
+            "x contains NaN, which has no place in an order, so the median is undefined; "
+            "replace or drop the NaN features first."
+        )
+    num_nodes, num_features = graph.num_nodes, x.shape[1]
+    _, source, _ = graph.csr
+    # One entry per (edge, stored value of its source row), edges in CSR order.
+    start = x_rowptr.index_select(0, source)
+    count = x_rowptr.index_select(0, source + 1) - start
+    end = torch.cumsum(count, 0)
+    total = int(end[-1]) if count.numel() else 0
+    entry = torch.repeat_interleave(start - end + count, count, output_size=total)
+    entry += torch.arange(total, device=entry.device)  # positions in x's stored values
+    target = torch.repeat_interleave(graph.csr_target, count, output_size=total)
+    key = target * num_features + x_col.index_select(0, entry)
+    value = x_values.detach().index_select(0, entry)
+    by_value = torch.argsort(value, stable=True)
+    order = by_value.index_select(0, torch.argsort(key.index_select(0, by_value), stable=True))
+    key, value, entry = key[order], value[order], entry[order]
+    # Groups of equal (i, f), each sorted by value: n_< and n_= from running counts.
+    group_key, stored = torch.unique_consecutive(key, return_counts=True)
+    group_end = torch.cumsum(stored, 0)
+    group_start = group_end - stored
+    below = _counts_in_groups(value < 0, group_start, group_end)
+    zeros = _counts_in_groups(value == 0, group_start, group_end)
+    node = torch.div(group_key, num_features, rounding_mode="floor")
+    degree = graph.in_degree.index_select(0, node)
+    rank = torch.div(degree - 1, 2, rounding_mode="floor")
+    equal = degree - stored + zeros  # neighbours whose value is 0, stored or not
+    position = torch.where(rank < below, group_start + rank, group_start + rank - degree + stored)
+    nonzero = (rank < below) | (rank >= below + equal)
+    position, group_key, node = position[nonzero], group_key[nonzero], node[nonzero]
+    rowptr = torch.zeros(num_nodes + 1, dtype=torch.long, device=x_col.device)
+    torch.cumsum(torch.bincount(node, minlength=num_nodes), 0, out=rowptr[1:])
+    return torch.sparse_csr_tensor(
+        rowptr, group_key - node * num_features, x_values.index_select(0, entry[position]),
+        (num_nodes, num_features), check_invariants=False)
+
+
+def _counts_in_groups(flags: Tensor, start: Tensor, end: Tensor) -> Tensor:
+    """How many of ``flags[start[g]:end[g]]`` are True, for each group g."""
+    running = torch.zeros(flags.numel() + 1, dtype=torch.long, device=flags.device)
+    torch.cumsum(flags, 0, out=running[1:])
+    return running.index_select(0, end) - running.index_select(0, start)
 
 
 def segment_median_index(rowptr: Tensor, source: Tensor, x: Tensor) -> Tensor:
