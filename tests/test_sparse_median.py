@@ -88,12 +88,14 @@ def test_nan_is_refused():
         sparse_segment_median(graph, x.to_sparse_csr())
 
 
-def test_the_entry_bound(monkeypatch):
+def test_the_bounds(monkeypatch):
     graph = Graph(random_graph(40, 160, seed=5), 40)
-    x = (torch.rand(40, 12) * (torch.rand(40, 12) < 0.2)).to_sparse_csr()
-    assert sparse_median_applies(graph, x)
+    x = torch.rand(40, 100) * (torch.rand(40, 100) < 0.01)
+    assert sparse_median_applies(graph, x.to_sparse_csr())
+    denser = torch.rand(40, 100) * (torch.rand(40, 100) < 0.2)
+    assert not sparse_median_applies(graph, denser.to_sparse_csr())  # the dense median wins
     monkeypatch.setattr(median_ops, "SPARSE_MEDIAN_MAX_ENTRIES", 0)
-    assert not sparse_median_applies(graph, x)
+    assert not sparse_median_applies(graph, x.to_sparse_csr())
 
 
 @pytest.mark.parametrize("bound", [None, 0])  # the sparse path, then the dense fallback
@@ -101,8 +103,9 @@ def test_median_layer_with_sparse_x_gives_the_dense_numbers(bound, monkeypatch):
     if bound is not None:
         monkeypatch.setattr(median_ops, "SPARSE_MEDIAN_MAX_ENTRIES", bound)
     graph = Graph(random_graph(50, 200, seed=6), 50)
-    dense = torch.rand(50, 16, dtype=torch.float64) * (torch.rand(50, 16) < 0.15)
-    layer = MedianGCNConv(16, 4, bias=True).double()
+    dense = torch.rand(50, 100, dtype=torch.float64) * (torch.rand(50, 100) < 0.02)
+    assert sparse_median_applies(graph, dense.to_sparse_csr()) == (bound is None)
+    layer = MedianGCNConv(100, 4, bias=True).double()
     expected = layer(dense, graph)
     expected_grads = torch.autograd.grad(expected.square().sum(), list(layer.parameters()))
     got = layer(dense.to_sparse_csr(), graph.edge_index)  # any graph form

@@ -31,7 +31,7 @@ class MedianGCNConv(RootWeightConv):
     Shapes:
         x [N, F_in] (for a sparse CSR/COO x the medians are found among the stored values
         (:func:`gnnkit.ops.sparse_segment_median`, while the neighbours' stored values
-        number at most ``SPARSE_MEDIAN_MAX_ENTRIES``; else x is made dense for the median) and
+        are few: at most about 3% of x stored; else x is made dense for the median) and
         ``W median`` and ``B x`` read only stored values), graph with N nodes (any form
         :func:`gnnkit.as_graph` accepts) -> [N, F_out]; ``W`` and ``B`` are [F_out, F_in].
     """
