@@ -113,3 +113,13 @@ def test_median_layer_with_sparse_x_gives_the_dense_numbers(bound, monkeypatch):
     torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
     for grad, expected_grad in zip(grads, expected_grads, strict=True):
         torch.testing.assert_close(grad, expected_grad, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(("x", "error", "words"), [
+    (torch.zeros(5, 3), TypeError, "sparse CSR or COO"),
+    (torch.zeros(4, 3).to_sparse_csr(), ValueError, "num_nodes = 5"),
+    (torch.zeros(5, 3, dtype=torch.long).to_sparse_csr(), TypeError, "floating"),
+])
+def test_unusable_x_is_refused_by_name(x, error, words):
+    with pytest.raises(error, match=words):
+        sparse_segment_median(Graph(random_graph(5, 10, seed=0), 5), x)

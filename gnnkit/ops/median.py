@@ -74,16 +74,15 @@ def sparse_segment_median(graph: Graph, x: Tensor) -> Tensor:
     not store, or equals one that does).
 
     Raises:
-        TypeError: ``x`` is not a sparse CSR/COO tensor (use :func:`segment_median`).
+        TypeError: ``x`` is not a floating sparse CSR/COO tensor (for a dense one use
+            :func:`segment_median`).
         ValueError: ``x`` is not [N, F] for the graph's N nodes, or stores NaN.
     """
     check_graph(graph)
     if not is_sparse(x):
         raise TypeError(f"x must be a sparse CSR or COO tensor, got {_describe(x)}; for a "
                         "dense x use segment_median.")
-    if x.dim() != 2 or x.shape[0] != graph.num_nodes:
-        raise ValueError(f"x must be [num_nodes, F] = [{graph.num_nodes}, F], got shape "
-                         f"{list(x.shape)}.")
+    check_node_tensor(x, graph, "x")
     x_rowptr, x_col, x_values = csr_parts(x)
     if torch.isnan(x_values).any():
         raise ValueError(
