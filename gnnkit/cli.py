@@ -6,7 +6,7 @@ command as typed, e.g. ``check-layer``), ``add_parser(subparsers)`` (adds the su
 list it in :data:`COMMANDS`.
 
 No traceback reaches the user: unusable input is one line and exit 2 (argparse's usage errors:
-its usage block and one line), Ctrl-C is one line and exit 130, and a closed pipe
+the usage's first line and one line), Ctrl-C is one line and exit 130, and a closed pipe
 (``gnnkit matrices | head``) ends quietly with exit 141. Under ``torchrun`` every process
 parses the same arguments and fails alike, so only rank 0 prints those errors (the others wait
 for it, :func:`_leave_it_to_rank_0`); a process whose torchrun group failed
@@ -36,12 +36,17 @@ RANK_0_REPORT_WAIT_S = 10.0
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse's parser, except that under ``torchrun`` only rank 0 prints a usage error
-    (each process parses the same arguments; the others exit with the same status)."""
+    """argparse's parser, except that a usage error is two lines (the first line of the usage,
+    then ``PROG: error: MESSAGE`` pointing at ``--help``) and that under ``torchrun`` only rank
+    0 prints it (each process parses the same arguments; the others exit with the same
+    status)."""
 
     def error(self, message: str):
         if _is_rank_0():
-            super().error(message)
+            usage = self.format_usage().strip().splitlines()
+            first = usage[0] + (" ..." if len(usage) > 1 else "") if usage else ""
+            self.exit(2, f"{first}\n{self.prog}: error: {message} ({self.prog} --help lists "
+                         "the options)\n")
         _leave_it_to_rank_0()
         self.exit(2)
 

@@ -279,6 +279,8 @@ def _write(tmp, name, text):
 def test_usage_errors_exit_2(capsys, argv):
     code, _, err = run(capsys, *argv)
     assert code == 2 and "usage: gnnkit" in err and "Traceback" not in err
+    if argv:  # two lines: the usage's first line, the error pointing at --help
+        assert err.count("\n") == 2 and "--help lists the options" in err
 
 
 def test_help_exits_0(capsys):
